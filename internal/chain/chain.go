@@ -1,0 +1,84 @@
+// Package chain defines the contract between the handlers on Dijk's request
+// path (server → policy → cache → upstream). Each handler returns the answer
+// instead of writing it, so the server writes exactly once and every handler
+// can be tested as a plain function.
+package chain
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// Transport names, as they appear in metrics and hit logs.
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+)
+
+// Outcome says which handler produced the answer; the server counts it.
+type Outcome uint8
+
+const (
+	OutcomeUnknown Outcome = iota
+	OutcomeBlocked
+	OutcomeForwarded
+	OutcomeCached
+	OutcomeRefused
+	OutcomeError
+	// OutcomeInvalid is a query the server rejected before the chain
+	// (FORMERR, NOTIMP, BADVERS).
+	OutcomeInvalid
+)
+
+var outcomeNames = [...]string{"unknown", "blocked", "forwarded", "cached", "refused", "error", "invalid"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Request is one client query on its way down the chain. The server fills
+// every field before the first handler runs and guarantees exactly one
+// question, opcode QUERY and EDNS version 0 (or no EDNS).
+type Request struct {
+	// Msg is the query as the client sent it. Handlers must not modify it.
+	Msg *dns.Msg
+	// Question is Msg.Question[0], in the client's own spelling.
+	Question dns.Question
+	// Name is Question.Name lower-cased (ASCII only), fully qualified.
+	Name string
+	// Client is the address and port the query came from.
+	Client netip.AddrPort
+	// Transport is TransportUDP or TransportTCP.
+	Transport string
+	// EDNS is true when the query carried an OPT record; DO is its DNSSEC OK bit.
+	EDNS bool
+	DO   bool
+	// CD is the query's Checking Disabled bit.
+	CD bool
+	// Outcome is set by the handler that produced the answer.
+	Outcome Outcome
+}
+
+// Handler answers a request.
+//
+// Contract for the returned message: it belongs to the caller, who may modify
+// it. Only Rcode, Answer, Ns and the non-OPT records in Extra carry meaning;
+// an OPT record in Extra is read only for its Extended DNS Error options. The
+// server sets the ID, question, header flags and the client-facing OPT record.
+// A non-nil error means no answer could be produced; the server sends SERVFAIL.
+type Handler interface {
+	ServeDNS(ctx context.Context, req *Request) (*dns.Msg, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req *Request) (*dns.Msg, error)
+
+// ServeDNS calls f.
+func (f HandlerFunc) ServeDNS(ctx context.Context, req *Request) (*dns.Msg, error) {
+	return f(ctx, req)
+}

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// maxUDPSize is the largest UDP answer Dijk sends and the payload size it
+// advertises: DNS Flag Day 2020's 1232 avoids IP fragmentation.
+const maxUDPSize = 1232
+
+// serve answers one query; it is the only place that writes to the client.
+func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
+	start := time.Now()
+	client := clientAddr(w.RemoteAddr())
+	resp, outcome := s.answer(q, client, transport)
+
+	if transport == chain.TransportUDP {
+		resp.Truncate(udpLimit(q))
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.metrics.writeErrors.WithLabelValues(transport).Inc()
+		s.log.Debug("write answer", "client", client.String(), "transport", transport, "err", err)
+	}
+	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
+	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
+}
+
+// answer runs the protocol checks and the chain, and returns the finished
+// answer. It never returns nil: every parsed query gets a reply (RFC 8906).
+func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*dns.Msg, chain.Outcome) {
+	if rcode, bad := checkQuery(q); bad {
+		return envelope(errorReply(rcode), q, q.IsEdns0() != nil && rcode != dns.RcodeFormatError), chain.OutcomeInvalid
+	}
+	opt := q.IsEdns0()
+	req := &chain.Request{
+		Msg:       q,
+		Question:  q.Question[0],
+		Name:      lowerASCII(q.Question[0].Name),
+		Client:    client,
+		Transport: transport,
+		EDNS:      opt != nil,
+		DO:        opt != nil && opt.Do(),
+		CD:        q.CheckingDisabled,
+	}
+	resp, err := s.runChain(req)
+	if err != nil {
+		s.log.Debug("query failed", "name", req.Name, "type", dns.Type(req.Question.Qtype).String(),
+			"client", client.Addr().String(), "err", err)
+		req.Outcome = chain.OutcomeError
+		resp = errorReply(dns.RcodeServerFailure)
+	}
+	if resp.Rcode == dns.RcodeServerFailure && req.Outcome == chain.OutcomeForwarded {
+		req.Outcome = chain.OutcomeError
+	}
+	resp = envelope(resp, q, req.EDNS)
+	// Only pass on upstream's "authenticated data" to clients that asked for
+	// DNSSEC (RFC 6840 §5.8); synthesised answers never set it.
+	resp.AuthenticatedData = resp.AuthenticatedData && (req.DO || q.AuthenticatedData)
+	return resp, req.Outcome
+}
+
+// runChain calls the handler under the per-query deadline and turns a panic
+// into an error, so one bad query never takes the server down.
+func (s *Server) runChain(req *chain.Request) (resp *dns.Msg, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			s.metrics.panics.Inc()
+			s.log.Error("panic while answering", "name", req.Name, "panic", fmt.Sprint(r))
+			resp, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	resp, err = s.opts.Handler.ServeDNS(ctx, req)
+	if err == nil && resp == nil {
+		err = fmt.Errorf("handler returned no answer")
+	}
+	return resp, err
+}
+
+// checkQuery applies the rules a query must meet before any handler sees it.
+func checkQuery(q *dns.Msg) (rcode int, bad bool) {
+	switch {
+	case q.Opcode != dns.OpcodeQuery:
+		return dns.RcodeNotImplemented, true
+	case len(q.Question) != 1:
+		return dns.RcodeFormatError, true
+	}
+	opts := 0
+	for _, rr := range q.Extra {
+		if _, ok := rr.(*dns.OPT); ok {
+			opts++
+			if rr.Header().Name != "." {
+				return dns.RcodeFormatError, true
+			}
+		}
+	}
+	if opts > 1 { // RFC 6891 §6.1.1
+		return dns.RcodeFormatError, true
+	}
+	if opt := q.IsEdns0(); opt != nil && opt.Version() != 0 {
+		return dns.RcodeBadVers, true // RFC 6891 §6.1.3
+	}
+	return 0, false
+}
+
+func errorReply(rcode int) *dns.Msg {
+	return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: rcode}}
+}
+
+// envelope turns a handler's answer into the reply for query q: ID, echoed
+// question (the client's own spelling, RFC 4343), flags, and an OPT record
+// exactly when the query had one (RFC 6891 §7), carrying the handler's
+// Extended DNS Errors.
+func envelope(resp, q *dns.Msg, edns bool) *dns.Msg {
+	resp.Id = q.Id
+	resp.Response = true
+	resp.Opcode = q.Opcode
+	resp.RecursionDesired = q.RecursionDesired
+	resp.RecursionAvailable = true
+	resp.Authoritative = false
+	resp.CheckingDisabled = q.CheckingDisabled
+	resp.Zero = false
+	resp.Compress = true
+	resp.Question = q.Question
+
+	var ede []dns.EDNS0
+	extra := resp.Extra[:0]
+	for _, rr := range resp.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			extra = append(extra, rr)
+			continue
+		}
+		for _, o := range opt.Option {
+			if o.Option() == dns.EDNS0EDE {
+				ede = append(ede, o)
+			}
+		}
+	}
+	resp.Extra = extra
+	if !edns {
+		return resp
+	}
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: ede}
+	opt.SetUDPSize(maxUDPSize)
+	if qopt := q.IsEdns0(); qopt != nil && qopt.Do() {
+		opt.SetDo()
+	}
+	resp.Extra = append(resp.Extra, opt)
+	return resp
+}
+
+// udpLimit is the largest answer the client accepts over UDP: 512 without
+// EDNS, otherwise its advertised size (at least 512) capped at ours.
+func udpLimit(q *dns.Msg) int {
+	opt := q.IsEdns0()
+	if opt == nil {
+		return dns.MinMsgSize
+	}
+	return min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+}
+
+func clientAddr(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// lowerASCII folds only A-Z (RFC 4343); it returns s itself when there is
+// nothing to fold, which is the common case.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+func rcodeName(rcode int) string {
+	if name, ok := dns.RcodeToString[rcode]; ok {
+		return name
+	}
+	return "OTHER"
+}

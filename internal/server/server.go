@@ -1,0 +1,185 @@
+// Package server owns Dijk's DNS sockets and each query's lifetime: it checks
+// the query against the protocol rules, hands well-formed queries to the
+// handler chain, and writes exactly one answer per query with the envelope
+// (ID, question, flags, EDNS) the RFCs require.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Listen holds host:port addresses; each gets a UDP and a TCP listener.
+	Listen []string
+	// Handler is the first link of the chain.
+	Handler chain.Handler
+	// Timeout bounds the handling of one query; past it the client gets SERVFAIL.
+	Timeout time.Duration
+	// TCPIdleTimeout closes idle TCP connections (RFC 7766 §6.2.3: seconds).
+	TCPIdleTimeout time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+}
+
+// Server serves DNS over UDP and TCP on every listen address.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	servers []*dns.Server
+	addrs   []string
+	wg      sync.WaitGroup
+}
+
+// New validates opts and registers the server's metrics.
+func New(opts Options) (*Server, error) {
+	if opts.Handler == nil {
+		return nil, errors.New("server: no handler")
+	}
+	if len(opts.Listen) == 0 {
+		return nil, errors.New("server: no listen address")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.TCPIdleTimeout <= 0 {
+		opts.TCPIdleTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, log: opts.Logger, metrics: m}, nil
+}
+
+// Start binds every listener and serves in the background. Binding happens
+// before Start returns, so an address in use is reported here, not later.
+func (s *Server) Start() error {
+	for _, addr := range s.opts.Listen {
+		pc, ln, err := listenPair(addr)
+		if err != nil {
+			s.closeAll()
+			return err
+		}
+		s.addrs = append(s.addrs, ln.Addr().String())
+		for _, srv := range []*dns.Server{
+			s.newDNSServer(chain.TransportUDP, pc, nil),
+			s.newDNSServer(chain.TransportTCP, nil, ln),
+		} {
+			s.servers = append(s.servers, srv)
+			started := make(chan struct{})
+			srv.NotifyStartedFunc = func() { close(started) }
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := srv.ActivateAndServe(); err != nil {
+					s.log.Error("dns listener stopped", "addr", addr, "net", srv.Net, "err", err)
+				}
+			}()
+			<-started
+		}
+		s.log.Info("listening for DNS", "addr", ln.Addr().String(), "transports", "udp,tcp")
+	}
+	return nil
+}
+
+// Addrs returns the bound addresses (useful when listening on port 0).
+func (s *Server) Addrs() []string { return s.addrs }
+
+// Shutdown stops accepting queries and waits for in-flight ones to be
+// answered, or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.ShutdownContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s %s: %w", srv.Net, srv.Addr, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.Shutdown(ctx)
+}
+
+func (s *Server) newDNSServer(transport string, pc net.PacketConn, ln net.Listener) *dns.Server {
+	srv := &dns.Server{
+		Net:           transport,
+		PacketConn:    pc,
+		Listener:      ln,
+		Handler:       dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { s.serve(w, q, transport) }),
+		UDPSize:       dns.MaxMsgSize,
+		ReadTimeout:   2 * time.Second,
+		WriteTimeout:  2 * time.Second,
+		IdleTimeout:   func() time.Duration { return s.opts.TCPIdleTimeout },
+		MsgAcceptFunc: acceptQueries,
+		MsgInvalidFunc: func([]byte, error) {
+			s.metrics.malformed.WithLabelValues(transport).Inc()
+		},
+	}
+	if ln != nil {
+		srv.Addr = ln.Addr().String()
+	} else {
+		srv.Addr = pc.LocalAddr().String()
+	}
+	return srv
+}
+
+// acceptQueries lets every query through to our own checks, which answer
+// NOTIMP and FORMERR with the question echoed (miekg's default answers them
+// from the header alone). Responses are ignored: answering them could be
+// abused for reflection loops.
+func acceptQueries(dh dns.Header) dns.MsgAcceptAction {
+	const qrBit = 1 << 15
+	if dh.Bits&qrBit != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
+}
+
+// listenPair opens UDP and TCP on the same address. With port 0 the kernel
+// picks the TCP port and UDP is bound to the same number.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	for attempt := 0; ; attempt++ {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		ln.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		if port != "0" || attempt >= 10 {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+	}
+}
