@@ -1,0 +1,146 @@
+// Package policy decides whether a query is blocked. A blocked name is
+// answered here, with the configured sinkhole, and never reaches the cache or
+// an upstream; everything else goes to the next handler.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dijk-dns/dijk/internal/blocklist"
+	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/dijk-dns/dijk/internal/hitlog"
+)
+
+// HitLogger receives one event per blocked query. It must not block.
+type HitLogger interface {
+	Log(hitlog.Event)
+}
+
+// Options configures a Policy.
+type Options struct {
+	Sinkhole Sinkhole
+	// Hits receives block events; nil logs nothing.
+	Hits       HitLogger
+	Registerer prometheus.Registerer
+	// Now is the clock for hit timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Policy is the blocking handler. Its list trie can be replaced at any time
+// without locking queries out.
+type Policy struct {
+	next   chain.Handler
+	sink   Sinkhole
+	hits   HitLogger
+	now    func() time.Time
+	active atomic.Pointer[active]
+	blocks *prometheus.CounterVec
+}
+
+// active is the trie in force and the SOA serial that identifies it.
+type active struct {
+	trie   *blocklist.Trie
+	serial uint32
+}
+
+// New returns a Policy that blocks what trie matches and passes the rest to next.
+func New(opts Options, trie *blocklist.Trie, next chain.Handler) (*Policy, error) {
+	if trie == nil {
+		return nil, fmt.Errorf("policy: no list trie")
+	}
+	if err := opts.Sinkhole.validate(); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Policy{
+		next: next, sink: opts.Sinkhole, hits: opts.Hits, now: opts.Now,
+		blocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dijk", Name: "blocks_total",
+			Help: "Queries blocked, by the list whose entry matched.",
+		}, []string{"list"}),
+	}
+	if err := opts.Registerer.Register(p.blocks); err != nil {
+		return nil, fmt.Errorf("register policy metrics: %w", err)
+	}
+	p.SetTrie(trie)
+	return p, nil
+}
+
+// SetTrie makes trie the one in force. Queries already being answered finish
+// with the trie they started with.
+func (p *Policy) SetTrie(trie *blocklist.Trie) {
+	serial := uint32(p.now().Unix())
+	if old := p.active.Load(); old != nil && serial <= old.serial {
+		serial = old.serial + 1 // caches must see a new serial on every change
+	}
+	p.active.Store(&active{trie: trie, serial: serial})
+}
+
+// Trie returns the trie in force.
+func (p *Policy) Trie() *blocklist.Trie { return p.active.Load().trie }
+
+// ServeDNS answers blocked names and forwards the rest.
+func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
+	cur := p.active.Load()
+	rule, blocked := cur.trie.Lookup(req.Name)
+	if !blocked {
+		return p.next.ServeDNS(ctx, req)
+	}
+	req.Outcome = chain.OutcomeBlocked
+	resp := p.sink.answer(req, rule, cur.serial)
+	p.blocks.WithLabelValues(rule.Source).Inc()
+	if p.hits != nil {
+		p.hits.Log(p.event(req, rule, resp.Rcode))
+	}
+	return resp, nil
+}
+
+func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlog.Event {
+	return hitlog.Event{
+		Time:      p.now(),
+		Client:    req.Client,
+		Transport: req.Transport,
+		QueryID:   req.Msg.Id,
+		Name:      req.Name,
+		Type:      typeName(req.Question.Qtype),
+		Class:     className(req.Question.Qclass),
+		Rule:      rule.Name,
+		Exact:     rule.Exact,
+		Source:    rule.Source,
+		Line:      rule.Line,
+		Action:    p.sink.Action.String(),
+		Rcode:     dns.RcodeToString[rcode],
+	}
+}
+
+func typeName(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("TYPE%d", t)
+}
+
+func className(c uint16) string {
+	if s, ok := dns.ClassToString[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("CLASS%d", c)
+}
+
+// unspecified addresses answered by the "null" action.
+var (
+	nullIPv4 = netip.IPv4Unspecified()
+	nullIPv6 = netip.IPv6Unspecified()
+)

@@ -1,0 +1,319 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dijk-dns/dijk/internal/blocklist"
+	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/dijk-dns/dijk/internal/hitlog"
+)
+
+func testTrie(t testing.TB, list string) *blocklist.Trie {
+	t.Helper()
+	entries, warnings, err := blocklist.Parse("test.txt", strings.NewReader(list))
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("parse: %v %v", err, warnings)
+	}
+	b := blocklist.NewBuilder()
+	for _, e := range entries {
+		b.Add("test.txt", e)
+	}
+	return b.Build()
+}
+
+const testList = "deepseek.com\nexact:apmplus.ap-southeast-1.volces.com\n"
+
+type recorder struct {
+	mu     sync.Mutex
+	events []hitlog.Event
+}
+
+func (r *recorder) Log(e hitlog.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// countingNext stands for the cache and upstream: it answers and counts.
+type countingNext struct{ calls atomic.Int32 }
+
+func (n *countingNext) ServeDNS(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+	n.calls.Add(1)
+	req.Outcome = chain.OutcomeForwarded
+	rr, _ := dns.NewRR(req.Question.Name + " 60 IN A 192.0.2.80")
+	return &dns.Msg{Answer: []dns.RR{rr}}, nil
+}
+
+func newRequest(name string, qtype uint16, edns bool) *chain.Request {
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	return &chain.Request{
+		Msg: q, Question: q.Question[0], Name: strings.ToLower(name),
+		Client:    netip.MustParseAddrPort("192.0.2.10:40000"),
+		Transport: chain.TransportUDP, EDNS: edns,
+	}
+}
+
+func newPolicy(t *testing.T, sink Sinkhole) (*Policy, *countingNext, *recorder) {
+	t.Helper()
+	next := &countingNext{}
+	hits := &recorder{}
+	now := func() time.Time { return time.Unix(1795000000, 0) }
+	p, err := New(Options{Sinkhole: sink, Hits: hits, Now: now}, testTrie(t, testList), next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, next, hits
+}
+
+func TestBlockedAnswers(t *testing.T) {
+	v4 := netip.MustParseAddr("192.0.2.99")
+	v6 := netip.MustParseAddr("2001:db8::99")
+	tests := []struct {
+		name      string
+		sink      Sinkhole
+		qname     string
+		qtype     uint16
+		wantRcode int
+		wantAddr  string // the answer's address, "" for none
+		wantSOA   string // the SOA owner, "" for none
+	}{
+		{"nxdomain A", Sinkhole{Action: ActionNXDomain}, "chat.deepseek.com.", dns.TypeA, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain apex", Sinkhole{Action: ActionNXDomain}, "deepseek.com.", dns.TypeA, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain HTTPS", Sinkhole{Action: ActionNXDomain}, "chat.deepseek.com.", dns.TypeHTTPS, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain SVCB", Sinkhole{Action: ActionNXDomain}, "chat.deepseek.com.", dns.TypeSVCB, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain MX", Sinkhole{Action: ActionNXDomain}, "deepseek.com.", dns.TypeMX, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain TXT", Sinkhole{Action: ActionNXDomain}, "deepseek.com.", dns.TypeTXT, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain ANY", Sinkhole{Action: ActionNXDomain}, "deepseek.com.", dns.TypeANY, dns.RcodeNameError, "", "deepseek.com."},
+		{"nxdomain exact host", Sinkhole{Action: ActionNXDomain}, "apmplus.ap-southeast-1.volces.com.", dns.TypeA, dns.RcodeNameError, "", "apmplus.ap-southeast-1.volces.com."},
+		{"null A", Sinkhole{Action: ActionNull}, "chat.deepseek.com.", dns.TypeA, dns.RcodeSuccess, "0.0.0.0", ""},
+		{"null AAAA", Sinkhole{Action: ActionNull}, "chat.deepseek.com.", dns.TypeAAAA, dns.RcodeSuccess, "::", ""},
+		{"null MX is NODATA", Sinkhole{Action: ActionNull}, "chat.deepseek.com.", dns.TypeMX, dns.RcodeSuccess, "", "deepseek.com."},
+		{"null HTTPS is NODATA", Sinkhole{Action: ActionNull}, "chat.deepseek.com.", dns.TypeHTTPS, dns.RcodeSuccess, "", "deepseek.com."},
+		{"ip A", Sinkhole{Action: ActionIP, IPv4: v4, IPv6: v6}, "chat.deepseek.com.", dns.TypeA, dns.RcodeSuccess, "192.0.2.99", ""},
+		{"ip AAAA", Sinkhole{Action: ActionIP, IPv4: v4, IPv6: v6}, "chat.deepseek.com.", dns.TypeAAAA, dns.RcodeSuccess, "2001:db8::99", ""},
+		{"ip without IPv6 answers AAAA NODATA", Sinkhole{Action: ActionIP, IPv4: v4}, "chat.deepseek.com.", dns.TypeAAAA, dns.RcodeSuccess, "", "deepseek.com."},
+		{"ip TXT is NODATA", Sinkhole{Action: ActionIP, IPv4: v4}, "chat.deepseek.com.", dns.TypeTXT, dns.RcodeSuccess, "", "deepseek.com."},
+		{"refused", Sinkhole{Action: ActionRefused}, "chat.deepseek.com.", dns.TypeA, dns.RcodeRefused, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.sink.TTL = 300 * time.Second
+			p, next, _ := newPolicy(t, tt.sink)
+			req := newRequest(tt.qname, tt.qtype, false)
+			resp, err := p.ServeDNS(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next.calls.Load() != 0 {
+				t.Error("a blocked query reached the next handler")
+			}
+			if req.Outcome != chain.OutcomeBlocked {
+				t.Errorf("outcome = %v, want blocked", req.Outcome)
+			}
+			if resp.Rcode != tt.wantRcode {
+				t.Errorf("rcode = %s, want %s", dns.RcodeToString[resp.Rcode], dns.RcodeToString[tt.wantRcode])
+			}
+			checkAddress(t, resp, tt.qname, tt.wantAddr)
+			checkSOA(t, resp, tt.wantSOA, 300)
+		})
+	}
+}
+
+func checkAddress(t *testing.T, resp *dns.Msg, qname, want string) {
+	t.Helper()
+	if want == "" {
+		if len(resp.Answer) != 0 {
+			t.Errorf("answer = %v, want none", resp.Answer)
+		}
+		return
+	}
+	if len(resp.Answer) != 1 {
+		t.Fatalf("answer = %v, want one address", resp.Answer)
+	}
+	var got string
+	switch rr := resp.Answer[0].(type) {
+	case *dns.A:
+		got = rr.A.String()
+	case *dns.AAAA:
+		got = rr.AAAA.String()
+	}
+	if got != want || resp.Answer[0].Header().Name != qname || resp.Answer[0].Header().Ttl != 300 {
+		t.Errorf("answer = %v, want %s %s with TTL 300", resp.Answer[0], qname, want)
+	}
+}
+
+func checkSOA(t *testing.T, resp *dns.Msg, wantOwner string, wantTTL uint32) {
+	t.Helper()
+	if wantOwner == "" {
+		if len(resp.Ns) != 0 {
+			t.Errorf("authority = %v, want empty", resp.Ns)
+		}
+		return
+	}
+	if len(resp.Ns) != 1 {
+		t.Fatalf("authority = %v, want exactly one SOA", resp.Ns)
+	}
+	soa, ok := resp.Ns[0].(*dns.SOA)
+	if !ok {
+		t.Fatalf("authority = %v, want an SOA", resp.Ns[0])
+	}
+	if soa.Hdr.Name != wantOwner || soa.Hdr.Ttl != wantTTL || soa.Minttl != wantTTL {
+		t.Errorf("SOA = %v, want owner %s with TTL and MINIMUM %d (RFC 2308)", soa, wantOwner, wantTTL)
+	}
+}
+
+func TestAllowedNamesGoToNext(t *testing.T) {
+	p, next, hits := newPolicy(t, Sinkhole{Action: ActionNXDomain, TTL: time.Minute})
+	for _, name := range []string{
+		"example.org.", "notdeepseek.com.", "deepseek.com.example.org.", "deepseek.co.",
+		"volces.com.", "other.volces.com.", "x.apmplus.ap-southeast-1.volces.com.",
+	} {
+		req := newRequest(name, dns.TypeA, true)
+		resp, err := p.ServeDNS(context.Background(), req)
+		if err != nil || len(resp.Answer) != 1 {
+			t.Errorf("%s: resp %v err %v, want the next handler's answer", name, resp, err)
+		}
+	}
+	if got := next.calls.Load(); got != 7 {
+		t.Errorf("next called %d times, want 7", got)
+	}
+	if len(hits.events) != 0 {
+		t.Errorf("hit log got %d events for allowed names", len(hits.events))
+	}
+}
+
+func TestExtendedDNSError(t *testing.T) {
+	p, _, _ := newPolicy(t, Sinkhole{Action: ActionNXDomain, TTL: time.Minute})
+	for _, edns := range []bool{true, false} {
+		resp, _ := p.ServeDNS(context.Background(), newRequest("chat.deepseek.com.", dns.TypeA, edns))
+		var ede *dns.EDNS0_EDE
+		for _, rr := range resp.Extra {
+			if opt, ok := rr.(*dns.OPT); ok {
+				for _, o := range opt.Option {
+					ede, _ = o.(*dns.EDNS0_EDE)
+				}
+			}
+		}
+		if !edns {
+			if ede != nil {
+				t.Errorf("EDE %v sent for a query without EDNS", ede)
+			}
+			continue
+		}
+		if ede == nil || ede.InfoCode != dns.ExtendedErrorCodeBlocked || !strings.Contains(ede.ExtraText, "test.txt") {
+			t.Errorf("EDE = %v, want code 15 naming the list", ede)
+		}
+	}
+}
+
+func TestHitEvent(t *testing.T) {
+	p, _, hits := newPolicy(t, Sinkhole{Action: ActionNXDomain, TTL: time.Minute})
+	req := newRequest("ChAt.DeepSeek.com.", dns.TypeHTTPS, true)
+	req.Msg.Id = 777
+	if _, err := p.ServeDNS(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if len(hits.events) != 1 {
+		t.Fatalf("got %d events, want 1", len(hits.events))
+	}
+	want := hitlog.Event{
+		Time: time.Unix(1795000000, 0), Client: req.Client, Transport: "udp", QueryID: 777,
+		Name: "chat.deepseek.com.", Type: "HTTPS", Class: "IN", Rule: "deepseek.com", Source: "test.txt",
+		Line: 1, Action: "nxdomain", Rcode: "NXDOMAIN",
+	}
+	if got := hits.events[0]; got != want {
+		t.Errorf("event = %+v\nwant    %+v", got, want)
+	}
+}
+
+func TestSetTrieSwapsPolicy(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	next := &countingNext{}
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Registerer: reg}, testTrie(t, testList), next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(name string) *dns.Msg {
+		resp, err := p.ServeDNS(context.Background(), newRequest(name, dns.TypeA, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := ask("chat.deepseek.com.").Ns[0].(*dns.SOA).Serial
+	if resp := ask("kimi.com."); resp.Rcode != dns.RcodeSuccess {
+		t.Fatalf("kimi.com before reload: %s", dns.RcodeToString[resp.Rcode])
+	}
+	p.SetTrie(testTrie(t, "kimi.com\n"))
+	resp := ask("kimi.com.")
+	if resp.Rcode != dns.RcodeNameError {
+		t.Errorf("kimi.com after reload: %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
+	}
+	if serial := resp.Ns[0].(*dns.SOA).Serial; serial <= first {
+		t.Errorf("SOA serial %d after reload, want above %d", serial, first)
+	}
+	if resp := ask("chat.deepseek.com."); resp.Rcode != dns.RcodeSuccess {
+		t.Errorf("deepseek after reload without it: %s, want forwarded", dns.RcodeToString[resp.Rcode])
+	}
+	if got := testutil.ToFloat64(p.blocks.WithLabelValues("test.txt")); got != 2 {
+		t.Errorf("dijk_blocks_total{list=test.txt} = %v, want 2", got)
+	}
+}
+
+func TestSinkholeValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		sink Sinkhole
+	}{
+		{"ttl below a second", Sinkhole{TTL: time.Millisecond}},
+		{"ip without addresses", Sinkhole{Action: ActionIP, TTL: time.Minute}},
+		{"IPv6 given as IPv4", Sinkhole{Action: ActionIP, TTL: time.Minute, IPv4: netip.MustParseAddr("2001:db8::1")}},
+		{"IPv4 given as IPv6", Sinkhole{Action: ActionIP, TTL: time.Minute, IPv6: netip.MustParseAddr("192.0.2.1")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(Options{Sinkhole: tt.sink}, testTrie(t, testList), &countingNext{}); err == nil {
+				t.Error("want an error")
+			}
+		})
+	}
+	for _, name := range []string{"nxdomain", "null", "ip", "refused"} {
+		a, err := ParseAction(name)
+		if err != nil || a.String() != name {
+			t.Errorf("ParseAction(%q) = %v, %v", name, a, err)
+		}
+	}
+	if _, err := ParseAction("drop"); err == nil {
+		t.Error("ParseAction(drop): want an error")
+	}
+}
+
+func BenchmarkBlockedQuery(b *testing.B) {
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, testList), &countingNext{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := newRequest("chat.deepseek.com.", dns.TypeA, true)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.ServeDNS(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type discardHits struct{}
+
+func (discardHits) Log(hitlog.Event) {}

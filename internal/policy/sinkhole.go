@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/blocklist"
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// Action is how a blocked query is answered.
+type Action uint8
+
+const (
+	// ActionNXDomain answers NXDOMAIN: apps fail fastest and cleanest.
+	ActionNXDomain Action = iota
+	// ActionNull answers A 0.0.0.0 and AAAA ::.
+	ActionNull
+	// ActionIP answers A/AAAA with the address of an information page.
+	ActionIP
+	// ActionRefused answers REFUSED.
+	ActionRefused
+)
+
+var actionNames = [...]string{"nxdomain", "null", "ip", "refused"}
+
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("action(%d)", a)
+}
+
+// ParseAction reads an action name as written in the configuration.
+func ParseAction(s string) (Action, error) {
+	for i, name := range actionNames {
+		if s == name {
+			return Action(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown sinkhole action %q (want nxdomain, null, ip or refused)", s)
+}
+
+// Sinkhole is the configured answer for blocked names.
+type Sinkhole struct {
+	Action Action
+	// IPv4 and IPv6 are the information page's addresses for ActionIP. A
+	// family left unset is answered NODATA.
+	IPv4, IPv6 netip.Addr
+	// TTL is how long clients may cache the block: the SOA's TTL and MINIMUM
+	// (RFC 2308 §5) and the TTL of synthesised addresses.
+	TTL time.Duration
+}
+
+func (s Sinkhole) validate() error {
+	switch {
+	case s.TTL < time.Second:
+		return fmt.Errorf("sinkhole TTL %v is below 1s", s.TTL)
+	case s.Action == ActionIP && !s.IPv4.IsValid() && !s.IPv6.IsValid():
+		return errors.New("sinkhole action ip needs an IPv4 or IPv6 address")
+	case s.IPv4.IsValid() && !s.IPv4.Is4():
+		return fmt.Errorf("sinkhole IPv4 %s is not an IPv4 address", s.IPv4)
+	case s.IPv6.IsValid() && (!s.IPv6.Is6() || s.IPv6.Is4In6()):
+		return fmt.Errorf("sinkhole IPv6 %s is not an IPv6 address", s.IPv6)
+	}
+	return nil
+}
+
+// Synthetic SOA names: stable, recognisable in packet captures, and under
+// .invalid (RFC 6761) so they can never resolve.
+const (
+	soaMname = "sinkhole.dijk.invalid."
+	soaRname = "soc.dijk.invalid."
+)
+
+// answer builds the reply to a blocked query. Every query type gets one
+// (RFC 8906): in the address modes, types other than A/AAAA get NODATA.
+func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32) *dns.Msg {
+	resp := new(dns.Msg)
+	ttl := uint32(s.TTL / time.Second)
+	switch s.Action {
+	case ActionRefused:
+		resp.Rcode = dns.RcodeRefused
+	case ActionNull, ActionIP:
+		if rr := s.address(req.Question, ttl); rr != nil {
+			resp.Answer = []dns.RR{rr}
+		} else {
+			resp.Ns = []dns.RR{soa(rule, ttl, serial)}
+		}
+	default:
+		resp.Rcode = dns.RcodeNameError
+		resp.Ns = []dns.RR{soa(rule, ttl, serial)}
+	}
+	if req.EDNS {
+		resp.Extra = []dns.RR{blockedEDE(rule)}
+	}
+	return resp
+}
+
+// address returns the sinkhole A or AAAA record for q, or nil when the query
+// type or the configuration has none (the caller answers NODATA).
+func (s Sinkhole) address(q dns.Question, ttl uint32) dns.RR {
+	v4, v6 := s.IPv4, s.IPv6
+	if s.Action == ActionNull {
+		v4, v6 = nullIPv4, nullIPv6
+	}
+	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
+	switch {
+	case q.Qclass != dns.ClassINET:
+		return nil
+	case q.Qtype == dns.TypeA && v4.IsValid():
+		return &dns.A{Hdr: hdr, A: v4.AsSlice()}
+	case q.Qtype == dns.TypeAAAA && v6.IsValid():
+		return &dns.AAAA{Hdr: hdr, AAAA: v6.AsSlice()}
+	}
+	return nil
+}
+
+// soa is the synthesised authority record of a negative block answer. Its
+// owner is the matched entry, an ancestor of (or equal to) the query name, so
+// downstream caches file the negative answer under the blocked zone.
+func soa(rule blocklist.Rule, ttl, serial uint32) *dns.SOA {
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: dns.Fqdn(rule.Name), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      soaMname,
+		Mbox:    soaRname,
+		Serial:  serial,
+		Refresh: 3600,
+		Retry:   600,
+		Expire:  86400,
+		Minttl:  ttl,
+	}
+}
+
+// blockedEDE carries RFC 8914 code 15 (Blocked: the operator's own policy)
+// with a short machine-readable text naming the list and entry.
+func blockedEDE(rule blocklist.Rule) *dns.OPT {
+	return &dns.OPT{
+		Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT},
+		Option: []dns.EDNS0{&dns.EDNS0_EDE{
+			InfoCode:  dns.ExtendedErrorCodeBlocked,
+			ExtraText: "blocked: list=" + rule.Source + " rule=" + rule.Name,
+		}},
+	}
+}
