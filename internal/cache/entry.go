@@ -1,0 +1,189 @@
+package cache
+
+import (
+	"time"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/miekg/dns"
+)
+
+// key identifies a cached answer. A struct of comparable fields (not a
+// concatenated string) so a lookup builds it without allocating. DO and CD
+// are part of it because they change what the upstream returns (RRSIGs,
+// unvalidated data).
+type key struct {
+	name   string
+	qtype  uint16
+	qclass uint16
+	do     bool
+	cd     bool
+}
+
+func keyFor(req *chain.Request) key {
+	return key{
+		name:   req.Name,
+		qtype:  req.Question.Qtype,
+		qclass: req.Question.Qclass,
+		do:     req.DO,
+		cd:     req.CD,
+	}
+}
+
+// entry is one cached answer. It is never modified after newEntry returns, so
+// concurrent hits may read it without locking.
+type entry struct {
+	rcode  int
+	answer []dns.RR // owned copies with clamped TTLs
+	ns     []dns.RR
+	extra  []dns.RR // never OPT or TSIG
+	ede    []dns.EDNS0_EDE
+	stored time.Time
+	expiry time.Time
+}
+
+// newEntry builds the cache's own copy of msg, or reports that msg must not
+// be cached (see ttlPolicy.ttlFor).
+func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
+	lifetime, ok := p.ttlFor(msg)
+	if !ok {
+		return nil, false
+	}
+	e := &entry{
+		rcode:  msg.Rcode,
+		ede:    edeOptions(msg.Extra),
+		stored: now,
+		expiry: now.Add(lifetime),
+	}
+	// A failure carries no data worth serving, only its rcode and EDE.
+	if classify(msg) == kindFailure {
+		return e, true
+	}
+	negative := classify(msg) == kindNegative
+	e.answer = p.copyRecords(msg.Answer, negative)
+	e.ns = p.copyRecords(msg.Ns, negative)
+	e.extra = p.copyRecords(msg.Extra, negative)
+	return e, true
+}
+
+// failureEntry remembers that next returned an error.
+func failureEntry(now time.Time, lifetime time.Duration) *entry {
+	return &entry{rcode: dns.RcodeServerFailure, stored: now, expiry: now.Add(lifetime)}
+}
+
+func (p ttlPolicy) copyRecords(rrs []dns.RR, negative bool) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if !storable(rr) {
+			continue
+		}
+		cp := dns.Copy(rr)
+		cp.Header().Ttl = p.storedTTL(rr, negative)
+		out = append(out, cp)
+	}
+	return out
+}
+
+// edeOptions keeps the Extended DNS Errors of any OPT in extra: the contract
+// lets them travel to the server, which puts them in the client's OPT.
+func edeOptions(extra []dns.RR) []dns.EDNS0_EDE {
+	var out []dns.EDNS0_EDE
+	for _, rr := range extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		for _, o := range opt.Option {
+			if ede, ok := o.(*dns.EDNS0_EDE); ok {
+				out = append(out, *ede)
+			}
+		}
+	}
+	return out
+}
+
+func (e *entry) expired(now time.Time) bool {
+	return !now.Before(e.expiry)
+}
+
+// serve builds a fresh message for req from e: the caller owns it and may
+// modify it. TTLs count down from the stored (clamped) TTLs, and answer
+// records owned by the query name get the client's spelling back (DNS 0x20).
+func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
+	elapsed := wholeSeconds(now.Sub(e.stored))
+	na, nn, nx := len(e.answer), len(e.ns), len(e.extra)
+	total := na + nn + nx
+	if len(e.ede) > 0 {
+		total++
+	}
+	m := &dns.Msg{}
+	m.Rcode = e.rcode
+	if total == 0 {
+		return m
+	}
+	// One backing array for all sections; capacities are capped so that a
+	// caller appending to one section cannot overwrite the next.
+	rrs := make([]dns.RR, total)
+	copyCounted(rrs[:na], e.answer, elapsed)
+	copyCounted(rrs[na:na+nn], e.ns, elapsed)
+	copyCounted(rrs[na+nn:na+nn+nx], e.extra, elapsed)
+	for _, rr := range rrs[:na] {
+		if h := rr.Header(); equalFoldASCII(h.Name, req.Name) {
+			h.Name = req.Question.Name
+		}
+	}
+	if len(e.ede) > 0 {
+		rrs[total-1] = ednsWith(e.ede)
+	}
+	if na > 0 {
+		m.Answer = rrs[:na:na]
+	}
+	if nn > 0 {
+		m.Ns = rrs[na : na+nn : na+nn]
+	}
+	if total > na+nn {
+		m.Extra = rrs[na+nn : total : total]
+	}
+	return m
+}
+
+func copyCounted(dst, src []dns.RR, elapsed uint32) {
+	for i, rr := range src {
+		cp := dns.Copy(rr)
+		h := cp.Header()
+		h.Ttl = countdown(h.Ttl, elapsed)
+		dst[i] = cp
+	}
+}
+
+// ednsWith is a bare OPT carrying only the EDE options; the server reads no
+// more from it (chain contract) and builds the client-facing OPT itself.
+func ednsWith(ede []dns.EDNS0_EDE) *dns.OPT {
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	opt.Option = make([]dns.EDNS0, len(ede))
+	for i := range ede {
+		opt.Option[i] = &dns.EDNS0_EDE{InfoCode: ede[i].InfoCode, ExtraText: ede[i].ExtraText}
+	}
+	return opt
+}
+
+// equalFoldASCII compares DNS names case-insensitively for ASCII letters
+// only (RFC 4343); strings.EqualFold would also fold Unicode, e.g. the Kelvin
+// sign into "k".
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}

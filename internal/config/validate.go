@@ -1,0 +1,247 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds checked by Validate.
+const (
+	maxUpstreamTimeout = 30 * time.Second // stub resolvers give up well before
+	minSinkholeTTL     = time.Second
+	maxSinkholeTTL     = 24 * time.Hour // RFC 2308: negative-answer TTLs above a day are problematic
+)
+
+// Validate reports every invalid value, each message starting with its key.
+func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists every invalid value as a *keyError.
+func (c *Config) problems() []error {
+	var p []error
+	add := func(key, format string, args ...any) {
+		p = append(p, &keyError{key: key, msg: fmt.Sprintf(format, args...)})
+	}
+
+	// listen.dns
+	if len(c.Listen.DNS) == 0 {
+		add("listen.dns", "at least one address is required, e.g. \"127.0.0.1:53\"")
+	}
+	type listenAddr struct {
+		text string
+		host netip.Addr // zero: all addresses
+		port uint16
+	}
+	var listens []listenAddr
+	seen := make(map[string]bool)
+	for _, s := range c.Listen.DNS {
+		host, port, err := parseListen(s)
+		if err != nil {
+			add("listen.dns", "%s", err)
+			continue
+		}
+		if seen[s] {
+			add("listen.dns", "%q is listed twice", s)
+			continue
+		}
+		seen[s] = true
+		listens = append(listens, listenAddr{s, host, port})
+	}
+
+	// listen.http
+	if c.Listen.HTTP != "" {
+		if _, _, err := parseListen(c.Listen.HTTP); err != nil {
+			add("listen.http", "%s (\"\" disables the HTTP server)", err)
+		}
+	}
+
+	// upstream.servers
+	for _, s := range c.Upstream.Servers {
+		up, err := parseUpstream(s)
+		if err != nil {
+			add("upstream.servers", "%s", err)
+			continue
+		}
+		for _, l := range listens {
+			if !forwardsToSelf(l.host, l.port, up) {
+				continue
+			}
+			add("upstream.servers", "%q is Dijk's own listen address %q (listen.dns); Dijk must never forward to itself", s, l.text)
+		}
+	}
+
+	// upstream.timeout
+	switch t := c.Upstream.Timeout; {
+	case t <= 0:
+		add("upstream.timeout", "%s must be above 0", t)
+	case t > maxUpstreamTimeout:
+		add("upstream.timeout", "%s is above the limit of %s", t, maxUpstreamTimeout)
+	}
+
+	// blocklists
+	if len(c.Blocklists) == 0 {
+		add("blocklists", "at least one list is required, e.g. \"builtin:deepseek\"")
+	}
+	for i, b := range c.Blocklists {
+		name, builtin := strings.CutPrefix(b, "builtin:")
+		switch {
+		case builtin && strings.TrimSpace(name) == "":
+			add("blocklists", "item %d: %q needs a list name, e.g. \"builtin:deepseek\"", i, b)
+		case strings.TrimSpace(b) == "":
+			add("blocklists", "item %d is empty; want builtin:NAME or a file path", i)
+		}
+	}
+
+	// sinkhole
+	switch c.Sinkhole.Action {
+	case "nxdomain", "null", "refused":
+	case "ip":
+		if !c.Sinkhole.IPv4.IsValid() && !c.Sinkhole.IPv6.IsValid() {
+			add("sinkhole.action", "\"ip\" needs sinkhole.ipv4 or sinkhole.ipv6 (the information page address)")
+		}
+	default:
+		add("sinkhole.action", "%q is not one of nxdomain, null, ip, refused", c.Sinkhole.Action)
+	}
+	if a := c.Sinkhole.IPv4; a.IsValid() && !a.Is4() {
+		if a.Is4In6() {
+			add("sinkhole.ipv4", "%s is IPv4-mapped; write it as %s", a, a.Unmap().WithZone(""))
+		} else {
+			add("sinkhole.ipv4", "%s is not an IPv4 address (IPv6 goes in sinkhole.ipv6)", a)
+		}
+	}
+	if a := c.Sinkhole.IPv6; a.IsValid() {
+		switch {
+		case a.Is4():
+			add("sinkhole.ipv6", "%s is not an IPv6 address (IPv4 goes in sinkhole.ipv4)", a)
+		case a.Is4In6():
+			add("sinkhole.ipv6", "%s is an IPv4-mapped address; put %s in sinkhole.ipv4", a, a.Unmap().WithZone(""))
+		case a.Zone() != "":
+			add("sinkhole.ipv6", "%s has a zone, which an answer record cannot carry", a)
+		}
+	}
+	switch t := c.Sinkhole.TTL; {
+	case t < minSinkholeTTL:
+		add("sinkhole.ttl", "%s is below %s", t, minSinkholeTTL)
+	case t > maxSinkholeTTL:
+		add("sinkhole.ttl", "%s is above %s (RFC 2308: negative-answer TTLs above a day are problematic)", t, maxSinkholeTTL)
+	case t%time.Second != 0:
+		add("sinkhole.ttl", "%s is not a whole number of seconds (DNS TTLs are seconds)", t)
+	}
+
+	// cache
+	if c.Cache.Size < 0 {
+		add("cache.size", "%d is negative; 0 disables the cache", c.Cache.Size)
+	}
+	if c.Cache.MinTTL < 0 {
+		add("cache.min_ttl", "%s is negative", c.Cache.MinTTL)
+	}
+	switch {
+	case c.Cache.MaxTTL < 0:
+		add("cache.max_ttl", "%s is negative; 0 means no cap", c.Cache.MaxTTL)
+	case c.Cache.MaxTTL != 0 && c.Cache.MaxTTL < c.Cache.MinTTL:
+		add("cache.max_ttl", "%s is below cache.min_ttl %s (0 means no cap)", c.Cache.MaxTTL, c.Cache.MinTTL)
+	}
+
+	// log
+	switch c.Log.Level {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		add("log.level", "%s is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if strings.TrimSpace(c.Log.Hits) == "" {
+		add("log.hits", "empty; want stdout, off or a file path")
+	}
+	return p
+}
+
+// forwardsToSelf reports whether queries sent to up would reach the listener
+// host:port. A listener on all addresses also receives what is sent to
+// loopback; its other addresses are not known here.
+func forwardsToSelf(host netip.Addr, port uint16, up netip.AddrPort) bool {
+	if port != up.Port() {
+		return false
+	}
+	if !host.IsValid() || host.IsUnspecified() {
+		return up.Addr().IsLoopback()
+	}
+	return host.Unmap().WithZone("") == up.Addr()
+}
+
+// parseListen checks a listen address: host:port where host is empty (all
+// addresses) or an IP literal, and port is 1..65535.
+func parseListen(s string) (netip.Addr, uint16, error) {
+	host, portText, err := splitHostPort(s)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	port, err := parsePort(s, portText)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	if host == "" {
+		return netip.Addr{}, port, nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("%q: host %q must be an IP address, or empty for all addresses", s, host)
+	}
+	return a, port, nil
+}
+
+// parseUpstream checks an upstream address: an IP literal and a port.
+// The returned address is unmapped and without zone, for comparison.
+func parseUpstream(s string) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPort{}, fmt.Errorf("%q: missing port; write %q", s, netip.AddrPortFrom(a, 53).String())
+	}
+	host, portText, err := splitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := parsePort(s, portText)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if host == "" {
+		return netip.AddrPort{}, fmt.Errorf("%q: the IP address is missing; want IP:port, e.g. \"192.0.2.53:53\"", s)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address; hostnames are refused because there is no resolver to bootstrap them (Dijk is the resolver)", s, host)
+	}
+	if a.IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("%q: the unspecified address is not a server", s)
+	}
+	return netip.AddrPortFrom(a.Unmap().WithZone(""), port), nil
+}
+
+// splitHostPort wraps net.SplitHostPort with a message that quotes s.
+func splitHostPort(s string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(s)
+	if err != nil {
+		reason := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		return "", "", fmt.Errorf("%q: %s; want host:port, e.g. \"127.0.0.1:53\"", s, reason)
+	}
+	return host, port, nil
+}
+
+// parsePort checks a numeric port in 1..65535; s is the whole address,
+// for the message.
+func parsePort(s, port string) (uint16, error) {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q: port %q must be a number from 1 to 65535", s, port)
+	}
+	return uint16(n), nil
+}
