@@ -59,7 +59,9 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*d
 		req.Outcome = chain.OutcomeError
 		resp = errorReply(dns.RcodeServerFailure)
 	}
-	if resp.Rcode == dns.RcodeServerFailure && req.Outcome == chain.OutcomeForwarded {
+	// A SERVFAIL relayed from upstream or replayed from the failure cache is
+	// still a failure from the client's point of view.
+	if resp.Rcode == dns.RcodeServerFailure && (req.Outcome == chain.OutcomeForwarded || req.Outcome == chain.OutcomeCached) {
 		req.Outcome = chain.OutcomeError
 	}
 	resp = envelope(resp, q, req.EDNS)
