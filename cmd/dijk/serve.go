@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dijk-dns/dijk/blocklists"
+	"github.com/dijk-dns/dijk/internal/cache"
+	"github.com/dijk-dns/dijk/internal/config"
+	"github.com/dijk-dns/dijk/internal/hitlog"
+	"github.com/dijk-dns/dijk/internal/httpapi"
+	"github.com/dijk-dns/dijk/internal/lists"
+	"github.com/dijk-dns/dijk/internal/policy"
+	"github.com/dijk-dns/dijk/internal/server"
+	"github.com/dijk-dns/dijk/internal/upstream"
+)
+
+// resolvConf is where default upstreams come from when none are configured.
+const resolvConf = "/etc/resolv.conf"
+
+// shutdownGrace bounds how long SIGTERM waits for in-flight queries.
+const shutdownGrace = 10 * time.Second
+
+func serveCommand(args, environ []string, stderr io.Writer) int {
+	cfg, _, ok, err := loadConfig("serve", args, environ, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "dijk: %v\n", err)
+		return exitFail
+	}
+	if !ok {
+		return exitOK
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.Log.Level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	inst, err := start(cfg, logger, os.Stdout)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitFail
+	}
+	logger.Info("dijk started", "version", version, "config", configName(cfg), "dns", inst.dnsAddrs())
+	for {
+		select {
+		case <-hup:
+			_ = inst.reload()
+		case <-ctx.Done():
+			logger.Info("shutting down: draining in-flight queries")
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			err := inst.shutdown(sctx)
+			cancel()
+			if err != nil {
+				logger.Error("unclean shutdown", "err", err)
+				return exitFail
+			}
+			logger.Info("stopped")
+			return exitOK
+		}
+	}
+}
+
+// instance is one running resolver with everything it owns.
+type instance struct {
+	log      *slog.Logger
+	dns      *server.Server
+	http     *httpapi.Server
+	hits     *hitlog.Logger
+	hitsSink io.Closer
+	lists    *lists.Manager
+	policy   *policy.Policy
+	registry *prometheus.Registry
+}
+
+// start builds the request chain (policy → cache → upstream) and opens the
+// listeners. hitsStdout is where "log.hits: stdout" writes.
+func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *instance, err error) {
+	inst := &instance{log: logger, registry: newRegistry()}
+	defer func() {
+		if err != nil {
+			inst.shutdown(context.Background())
+		}
+	}()
+	reg := inst.registry
+
+	servers := cfg.Upstream.Servers
+	if len(servers) == 0 {
+		if servers, err = upstream.DefaultServers(resolvConf, cfg.Listen.DNS); err != nil {
+			return nil, err
+		}
+		if len(servers) == 0 {
+			return nil, fmt.Errorf("no upstream servers: %s names none besides Dijk itself; set upstream.servers", resolvConf)
+		}
+		logger.Info("using upstreams from "+resolvConf, "servers", servers)
+	}
+	fwd, err := upstream.New(upstream.Options{
+		Servers: servers, Timeout: cfg.Upstream.Timeout, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cached, err := cache.New(cache.Options{
+		Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL, Registerer: reg,
+	}, fwd)
+	if err != nil {
+		return nil, err
+	}
+
+	inst.lists, err = lists.New(lists.Options{
+		Sources: cfg.Blocklists, Builtin: blocklists.FS, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	trie, err := inst.lists.Load()
+	if err != nil {
+		return nil, err
+	}
+
+	if err := inst.openHitLog(cfg, hitsStdout); err != nil {
+		return nil, err
+	}
+	action, err := policy.ParseAction(cfg.Sinkhole.Action)
+	if err != nil {
+		return nil, err
+	}
+	popts := policy.Options{
+		Sinkhole: policy.Sinkhole{
+			Action: action, IPv4: cfg.Sinkhole.IPv4, IPv6: cfg.Sinkhole.IPv6, TTL: cfg.Sinkhole.TTL,
+		},
+		Registerer: reg,
+	}
+	if inst.hits != nil {
+		popts.Hits = inst.hits
+	}
+	if inst.policy, err = policy.New(popts, trie, cached); err != nil {
+		return nil, err
+	}
+
+	inst.dns, err = server.New(server.Options{
+		Listen:  cfg.Listen.DNS,
+		Handler: inst.policy,
+		// The forwarder answers within its own budget; the margin lets it
+		// report the failure before the server gives up.
+		Timeout:    cfg.Upstream.Timeout + time.Second,
+		Logger:     logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.dns.Start(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen.HTTP != "" {
+		inst.http, err = httpapi.Start(httpapi.Options{
+			Addr: cfg.Listen.HTTP, Gatherer: reg, Logger: logger,
+			Ready: func() error {
+				if !fwd.Ready() {
+					return errors.New("no upstream has answered since the last failures")
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return inst, nil
+}
+
+func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
+	if cfg.Log.Hits == "off" {
+		return nil
+	}
+	var sink io.Writer = stdout
+	if cfg.Log.Hits != "stdout" {
+		f, err := hitlog.Open(cfg.Log.Hits)
+		if err != nil {
+			return err
+		}
+		inst.hitsSink, sink = f, f
+	}
+	host, _ := os.Hostname()
+	hits, err := hitlog.New(hitlog.Options{
+		Writer: sink, Observer: host, Version: version, Logger: inst.log, Registerer: inst.registry,
+	})
+	if err != nil {
+		return err
+	}
+	inst.hits = hits
+	return nil
+}
+
+// reload re-reads the lists; on failure the lists in force stay.
+func (inst *instance) reload() error {
+	return inst.lists.Reload(inst.policy.SetTrie)
+}
+
+func (inst *instance) dnsAddrs() []string {
+	if inst.dns == nil {
+		return nil
+	}
+	return inst.dns.Addrs()
+}
+
+// shutdown drains DNS first, so every query in flight is answered and its
+// hit logged, then flushes the hit log and stops HTTP.
+func (inst *instance) shutdown(ctx context.Context) error {
+	var errs []error
+	if inst.dns != nil {
+		errs = append(errs, inst.dns.Shutdown(ctx))
+	}
+	if inst.hits != nil {
+		inst.hits.Close()
+	}
+	if inst.hitsSink != nil {
+		errs = append(errs, inst.hitsSink.Close())
+	}
+	if inst.http != nil {
+		errs = append(errs, inst.http.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "dijk", Name: "build_info",
+		Help:        "Always 1; labels carry the version of the running binary.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+	)
+	return reg
+}
+
+func configName(cfg *config.Config) string {
+	if cfg.File == "" {
+		return "embedded default"
+	}
+	return cfg.File
+}

@@ -1,0 +1,210 @@
+package upstream
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// loopWarnEvery limits the loop warning: a loop repeats for every query.
+const loopWarnEvery = time.Minute
+
+// Forwarder is the terminal chain.Handler: it forwards queries to the
+// upstream resolvers. It is safe for concurrent use.
+type Forwarder struct {
+	upstreams []*upstream
+	timeout   time.Duration
+	cooldown  time.Duration
+	log       *slog.Logger
+	metrics   *metrics
+	// now is the clock for cooldowns and the loop-warning limit; tests
+	// replace it instead of sleeping. Network deadlines use the real clock.
+	now func() time.Time
+
+	flights singleflight.Group
+	mu      sync.Mutex
+	// inflight counts, per coalescing key, the waiting callers plus the
+	// running exchange; loop detection needs to know what is in flight.
+	inflight     map[string]int
+	lastLoopWarn atomic.Int64 // unix nanoseconds of now
+	udpBufs      sync.Pool    // *[]byte of dns.MaxMsgSize
+}
+
+// New validates opts and returns a Forwarder.
+func New(opts Options) (*Forwarder, error) {
+	addrs, err := parseServers(opts.Servers)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Timeout <= 0 {
+		return nil, fmt.Errorf("upstream: timeout must be positive, got %v", opts.Timeout)
+	}
+	cooldown, err := opts.cooldown()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry() // kept private: nobody scrapes it
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{
+		timeout:  opts.Timeout,
+		cooldown: cooldown,
+		log:      log,
+		metrics:  m,
+		now:      time.Now,
+		inflight: make(map[string]int),
+		udpBufs: sync.Pool{New: func() any {
+			b := make([]byte, dns.MaxMsgSize)
+			return &b
+		}},
+	}
+	for _, ap := range addrs {
+		u := &upstream{addr: ap.String(), ip: ap.Addr().Unmap(), m: m.forUpstream(ap.String())}
+		if err := registerUp(reg, u.addr, func() bool { return !u.down(f.now()) }); err != nil {
+			return nil, err
+		}
+		f.upstreams = append(f.upstreams, u)
+	}
+	return f, nil
+}
+
+// Ready reports whether the Forwarder can be expected to answer: true when at
+// least one upstream is healthy (it answered, or has not been tried, or its
+// cooldown has passed). This matches dijk_upstream_up, and it turns true
+// again by itself when cooldowns expire, so a readiness probe that stops
+// traffic cannot keep it false forever.
+func (f *Forwarder) Ready() bool {
+	now := f.now()
+	for _, u := range f.upstreams {
+		if !u.down(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// query is what an upstream exchange needs from a chain.Request; copied so
+// the shared exchange does not read the first caller's Request after it left.
+type query struct {
+	question dns.Question
+	do, cd   bool
+}
+
+// ServeDNS forwards req and sets req.Outcome to chain.OutcomeForwarded when
+// it returns an answer. The answer is the caller's own copy.
+func (f *Forwarder) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
+	key := flightKey(req)
+	if !f.enter(key, req.Client.Addr()) {
+		return nil, f.loop(req.Client.Addr())
+	}
+	defer f.leave(key)
+
+	q := query{question: req.Question, do: req.DO, cd: req.CD}
+	// The shared exchange must outlive any single caller, so it keeps ctx's
+	// values but not its cancellation; resolve bounds it by f.timeout.
+	shared := context.WithoutCancel(ctx)
+	ch := f.flights.DoChan(key, func() (any, error) {
+		// Held by the exchange too, so it stays in flight after every
+		// caller has given up.
+		f.hold(key)
+		defer f.leave(key)
+		return f.resolve(shared, q)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("upstream: waiting for answer: %w", context.Cause(ctx))
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		msg := res.Val.(*dns.Msg)
+		if res.Shared {
+			// Callers may modify their answer, so each waiter gets a copy.
+			msg = msg.Copy()
+		}
+		req.Outcome = chain.OutcomeForwarded
+		return msg, nil
+	}
+}
+
+// flightKey identifies identical queries: lower-cased name, type, class, DO, CD.
+func flightKey(req *chain.Request) string {
+	var b [5]byte
+	binary.BigEndian.PutUint16(b[0:], req.Question.Qtype)
+	binary.BigEndian.PutUint16(b[2:], req.Question.Qclass)
+	if req.DO {
+		b[4] |= 1
+	}
+	if req.CD {
+		b[4] |= 2
+	}
+	return req.Name + string(b[:])
+}
+
+// enter registers a caller for key. It returns false, registering nothing,
+// when the query is a forwarding loop: the same query is already in flight
+// and it comes from one of our upstreams.
+func (f *Forwarder) enter(key string, client netip.Addr) bool {
+	fromUpstream := f.isUpstream(client)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fromUpstream && f.inflight[key] > 0 {
+		return false
+	}
+	f.inflight[key]++
+	return true
+}
+
+func (f *Forwarder) hold(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inflight[key]++
+}
+
+func (f *Forwarder) leave(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.inflight[key]--; f.inflight[key] <= 0 {
+		delete(f.inflight, key)
+	}
+}
+
+// holders returns the callers plus running exchange for key (for tests).
+func (f *Forwarder) holders(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inflight[key]
+}
+
+// loop counts a detected loop, warns at most once per loopWarnEvery, and
+// returns the error for the looped query.
+func (f *Forwarder) loop(from netip.Addr) error {
+	f.metrics.loops.Inc()
+	now := f.now().UnixNano()
+	last := f.lastLoopWarn.Load()
+	if (last == 0 || now-last >= int64(loopWarnEvery)) && f.lastLoopWarn.CompareAndSwap(last, now) {
+		f.log.Warn("forwarding loop: an upstream sent back a query we are forwarding; make sure no upstream forwards to Dijk",
+			"upstream", from.String())
+	}
+	return fmt.Errorf("upstream: query from upstream %s already in flight: %w", from, ErrLoop)
+}
