@@ -1,0 +1,84 @@
+package lists
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dijk-dns/dijk/internal/blocklist"
+)
+
+func TestLoadAndReload(t *testing.T) {
+	builtin := fstest.MapFS{"base.txt": {Data: []byte("# Source: test\ndeepseek.com\n")}}
+	file := filepath.Join(t.TempDir(), "extra.txt")
+	if err := os.WriteFile(file, []byte("# Source: test\nkimi.com\nnot a domain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1795000000, 0)
+	m, err := New(Options{
+		Sources: []string{"builtin:base", file}, Builtin: builtin,
+		Registerer: prometheus.NewRegistry(), Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	trie, err := m.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"chat.deepseek.com", "kimi.com"} {
+		if _, ok := trie.Lookup(name); !ok {
+			t.Errorf("%s not blocked after load", name)
+		}
+	}
+	checks := []struct {
+		name string
+		got  prometheus.Collector
+		want float64
+	}{
+		{"entries builtin", m.entries.WithLabelValues("builtin:base"), 1},
+		{"entries file", m.entries.WithLabelValues(file), 1},
+		{"skipped file", m.skipped.WithLabelValues(file), 1},
+		{"successes", m.reloads.WithLabelValues("success"), 1},
+		{"last success", m.lastOK, float64(now.Unix())},
+	}
+	for _, c := range checks {
+		if got := testutil.ToFloat64(c.got); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	// A reload with a missing file fails, keeps the caller's trie and counts it.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	applied := false
+	if err := m.Reload(func(*blocklist.Trie) { applied = true }); err == nil {
+		t.Error("reload with a missing list: want an error")
+	}
+	if applied {
+		t.Error("a failed reload replaced the trie in force")
+	}
+	if got := testutil.ToFloat64(m.reloads.WithLabelValues("failure")); got != 1 {
+		t.Errorf("failures = %v, want 1", got)
+	}
+
+	// A good reload applies the new trie.
+	m.opts.Sources = []string{"builtin:base"}
+	var got *blocklist.Trie
+	if err := m.Reload(func(t *blocklist.Trie) { got = t }); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Len() != 1 {
+		t.Errorf("applied trie = %v, want one rule", got)
+	}
+	if n := testutil.CollectAndCount(m.entries); n != 1 {
+		t.Errorf("entries gauge has %d series after the file was dropped, want 1", n)
+	}
+}
