@@ -2,6 +2,8 @@ package blocklist
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,10 @@ type ListInfo struct {
 	Source   string
 	Entries  int
 	Warnings int
+	// Version identifies the list's content: the first 12 hex digits of its
+	// SHA-256. Hit logs carry it, so the SOC can tell which list version
+	// caused a block.
+	Version string
 }
 
 // Load reads every source in order and builds one trie. A source is "builtin:NAME" (NAME.txt in
@@ -44,14 +50,15 @@ func Load(sources []string, builtin fs.FS) (*Trie, []ListInfo, []Warning, error)
 	var warnings []Warning
 	for i, source := range sources {
 		entries := 0
-		listWarnings, err := loadSource(source, builtin, func(e Entry) {
+		listWarnings, version, err := loadSource(source, builtin, func(e Entry) {
 			b.add(source, e) // Parse returns canonical names
 			entries++
 		})
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		infos[i] = ListInfo{Source: source, Entries: entries, Warnings: len(listWarnings)}
+		b.setVersion(source, version)
+		infos[i] = ListInfo{Source: source, Entries: entries, Warnings: len(listWarnings), Version: version}
 		warnings = append(warnings, listWarnings...)
 	}
 	return b.Build(), infos, warnings, nil
@@ -98,17 +105,22 @@ func isRegularFile(source string, builtin fs.FS) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-func loadSource(source string, builtin fs.FS, emit func(Entry)) ([]Warning, error) {
+// loadSource parses one source and returns its warnings and content version.
+func loadSource(source string, builtin fs.FS, emit func(Entry)) ([]Warning, string, error) {
 	f, err := openSource(source, builtin)
 	if err != nil {
-		return nil, fmt.Errorf("opening list %s: %w", source, err)
+		return nil, "", fmt.Errorf("opening list %s: %w", source, err)
 	}
 	defer f.Close() // read-only: a close error cannot lose data
-	warnings, err := parseLines(source, f, parsePlainLine, emit)
+	h := sha256.New()
+	warnings, err := parseLines(source, io.TeeReader(f, h), parsePlainLine, emit)
 	if err != nil {
-		return nil, fmt.Errorf("loading list %s: %w", source, err)
+		return nil, "", fmt.Errorf("loading list %s: %w", source, err)
 	}
-	return warnings, nil
+	if _, err := io.Copy(h, f); err != nil { // parseLines may stop early on an I/O error only
+		return nil, "", fmt.Errorf("loading list %s: %w", source, err)
+	}
+	return warnings, hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 func openSource(source string, builtin fs.FS) (io.ReadCloser, error) {

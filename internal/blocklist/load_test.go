@@ -1,6 +1,8 @@
 package blocklist
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -14,11 +16,13 @@ import (
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	extraPath := filepath.Join(dir, "extra.txt")
-	if err := os.WriteFile(extraPath, []byte("# local additions\nexact:cmpassport.com\ndeepseek.com\nnot a domain\n"), 0o600); err != nil {
+	extraText := "# local additions\nexact:cmpassport.com\ndeepseek.com\nnot a domain\n"
+	if err := os.WriteFile(extraPath, []byte(extraText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	deepseekText := "# Source: test\ndeepseek.com\n*.deepseek.com\n"
 	builtin := fstest.MapFS{
-		"deepseek.txt": {Data: []byte("# Source: test\ndeepseek.com\n*.deepseek.com\n")},
+		"deepseek.txt": {Data: []byte(deepseekText)},
 		"other.txt":    {Data: []byte("other.test\n")},
 	}
 	missingPath := filepath.Join(dir, "missing.txt")
@@ -38,14 +42,14 @@ func TestLoad(t *testing.T) {
 			sources: []string{"builtin:deepseek", extraPath},
 			builtin: builtin,
 			wantInfos: []ListInfo{
-				{Source: "builtin:deepseek", Entries: 1, Warnings: 1},
-				{Source: extraPath, Entries: 2, Warnings: 1},
+				{Source: "builtin:deepseek", Entries: 1, Warnings: 1, Version: contentVersion(deepseekText)},
+				{Source: extraPath, Entries: 2, Warnings: 1, Version: contentVersion(extraText)},
 			},
 			wantWarnings: []string{"builtin:deepseek:3: ", extraPath + ":4: "},
 			wantBlocked: map[string]Rule{
 				// deepseek.com is in both lists: the first source wins.
-				"chat.deepseek.com.": {Name: "deepseek.com", Source: "builtin:deepseek", Line: 2},
-				"cmpassport.com.":    {Name: "cmpassport.com", Exact: true, Source: extraPath, Line: 2},
+				"chat.deepseek.com.": {Name: "deepseek.com", Source: "builtin:deepseek", Version: contentVersion(deepseekText), Line: 2},
+				"cmpassport.com.":    {Name: "cmpassport.com", Exact: true, Source: extraPath, Version: contentVersion(extraText), Line: 2},
 			},
 		},
 		{
@@ -126,4 +130,11 @@ func TestLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// contentVersion is the expected list version: the SHA-256 of the whole
+// file, shortened, computed independently of the loader.
+func contentVersion(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])[:12]
 }

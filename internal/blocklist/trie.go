@@ -8,10 +8,11 @@ import (
 
 // Rule is the list entry a lookup matched.
 type Rule struct {
-	Name   string // the entry, normalised (e.g. "deepseek.com")
-	Exact  bool
-	Source string // list reference it came from ("builtin:deepseek", a path)
-	Line   int
+	Name    string // the entry, normalised (e.g. "deepseek.com")
+	Exact   bool
+	Source  string // list reference it came from ("builtin:deepseek", a path)
+	Version string // the list's content version when loaded by Load, else ""
+	Line    int
 }
 
 // Trie is a suffix trie over reversed domain labels (TLD first). It is
@@ -29,7 +30,12 @@ type Rule struct {
 type Trie struct {
 	nodes   map[string]node
 	rules   []rule
-	sources []string
+	sources []listSource
+}
+
+// listSource is one list the rules came from.
+type listSource struct {
+	name, version string
 }
 
 // node holds the rules attached to one name. Slots store 1 + the index into
@@ -112,11 +118,18 @@ func (b *Builder) add(source string, e Entry) {
 	nodes[e.Name] = n
 }
 
+// setVersion records the content version of a source already added.
+func (b *Builder) setVersion(source, version string) {
+	if id, ok := b.sourceIDs[source]; ok {
+		b.trie.sources[id].version = version
+	}
+}
+
 func (b *Builder) sourceID(source string) uint32 {
 	id, ok := b.sourceIDs[source]
 	if !ok {
 		id = uint32(len(b.trie.sources))
-		b.trie.sources = append(b.trie.sources, source)
+		b.trie.sources = append(b.trie.sources, listSource{name: source})
 		b.sourceIDs[source] = id
 	}
 	return id
@@ -197,7 +210,8 @@ func (t *Trie) Lookup(name string) (Rule, bool) {
 
 func (t *Trie) rule(slot uint32, exact bool) Rule {
 	r := t.rules[slot-1]
-	return Rule{Name: r.name, Exact: exact, Source: t.sources[r.source], Line: int(r.line)}
+	src := t.sources[r.source]
+	return Rule{Name: r.name, Exact: exact, Source: src.name, Version: src.version, Line: int(r.line)}
 }
 
 // labelStart returns where the label ending at end begins: just after the

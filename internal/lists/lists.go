@@ -90,7 +90,7 @@ func (m *Manager) Load() (*blocklist.Trie, error) {
 	for _, info := range infos {
 		m.entries.WithLabelValues(info.Source).Set(float64(info.Entries))
 		m.skipped.WithLabelValues(info.Source).Set(float64(info.Warnings))
-		m.log.Info("loaded list", "list", info.Source, "entries", info.Entries, "skipped", info.Warnings)
+		m.log.Info("loaded list", "list", info.Source, "version", info.Version, "entries", info.Entries, "skipped", info.Warnings)
 	}
 	m.reloads.WithLabelValues("success").Inc()
 	m.lastOK.Set(float64(m.opts.Now().Unix()))
