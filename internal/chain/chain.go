@@ -6,6 +6,7 @@ package chain
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 
 	"github.com/miekg/dns"
@@ -63,6 +64,10 @@ type Request struct {
 	// Outcome is set by the handler that produced the answer.
 	Outcome Outcome
 }
+
+// ErrDrop tells the server to send no answer at all. Only rate limiting
+// uses it: answering every query of a flood would make Dijk an amplifier.
+var ErrDrop = errors.New("drop query without answering")
 
 // Handler answers a request.
 //

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -22,6 +23,10 @@ func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
 	start := time.Now()
 	client := clientAddr(w.RemoteAddr())
 	resp, outcome := s.answer(q, client, transport)
+	if resp == nil { // rate limited: silence is the point
+		s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+		return
+	}
 
 	if transport == chain.TransportUDP {
 		resp.Truncate(udpLimit(q))
@@ -36,7 +41,8 @@ func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
 }
 
 // answer runs the protocol checks and the chain, and returns the finished
-// answer. It never returns nil: every parsed query gets a reply (RFC 8906).
+// answer. Every parsed query gets a reply (RFC 8906) unless the rate limiter
+// chose to drop it; then answer returns nil.
 func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*dns.Msg, chain.Outcome) {
 	if rcode, bad := checkQuery(q); bad {
 		return envelope(errorReply(rcode), q, q.IsEdns0() != nil && rcode != dns.RcodeFormatError), chain.OutcomeInvalid
@@ -53,6 +59,9 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*d
 		CD:        q.CheckingDisabled,
 	}
 	resp, err := s.runChain(req)
+	if errors.Is(err, chain.ErrDrop) {
+		return nil, chain.OutcomeRefused
+	}
 	if err != nil {
 		s.log.Debug("query failed", "name", req.Name, "type", dns.Type(req.Question.Qtype).String(),
 			"client", client.Addr().String(), "err", err)

@@ -351,3 +351,19 @@ func TestStartReportsAddressInUse(t *testing.T) {
 	}
 }
 
+
+func TestDropSendsNothing(t *testing.T) {
+	addr, _, _ := startServer(t, chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+		if req.Name == "drop.example." {
+			return nil, chain.ErrDrop
+		}
+		return &dns.Msg{}, nil
+	}))
+	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
+	if r, _, err := c.Exchange(query("drop.example.", dns.TypeA), addr); err == nil {
+		t.Errorf("dropped query got an answer: %v", r)
+	}
+	if r := exchange(t, "udp", addr, query("ok.example.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("next query: %s", dns.RcodeToString[r.Rcode])
+	}
+}
