@@ -39,7 +39,18 @@ type Event struct {
 	Line      int    // the entry's line in that list
 	Action    string // sinkhole action: nxdomain, null, ip, refused
 	Rcode     string // response code sent: NXDOMAIN, NOERROR, REFUSED
+	// Kind is KindBlock for a policy block and KindBypass for an attempt to
+	// route around the resolver (DoH canary, Private Relay, public DoH).
+	Kind        string
+	Group       string // policy group of the client; "" is the default group
+	ListVersion string // content version of the list that matched
 }
+
+// Event kinds.
+const (
+	KindBlock  = "block"
+	KindBypass = "bypass"
+)
 
 // Options configures a Logger.
 type Options struct {
@@ -188,11 +199,22 @@ func (l *Logger) record(e Event) record {
 	if e.Exact {
 		match = "exact"
 	}
+	kind, ecsKind := e.Kind, "event"
+	if kind == "" {
+		kind = KindBlock
+	}
+	if kind == KindBypass {
+		ecsKind = "alert" // ECS: a policy violation someone should look at
+	}
+	group := e.Group
+	if group == "" {
+		group = "default"
+	}
 	return record{
 		Timestamp: e.Time.UTC().Format(timeFormat),
 		ECS:       ecs{Version: ecsVersion},
 		Event: event{
-			Kind: "event", Category: []string{"network"}, Type: []string{"denied"},
+			Kind: ecsKind, Category: []string{"network"}, Type: []string{"denied"},
 			Action: e.Action, Dataset: "dijk.hits", Module: "dijk",
 		},
 		Client:   client{IP: e.Client.Addr().String(), Port: e.Client.Port()},
@@ -204,7 +226,10 @@ func (l *Logger) record(e Event) record {
 			ResponseCode: e.Rcode,
 		},
 		Rule: rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)},
-		Dijk: dijkField{List: e.Source, Entry: e.Rule, Match: match, Line: e.Line},
+		Dijk: dijkField{
+			Kind: kind, Group: group, List: e.Source, ListVersion: e.ListVersion,
+			Entry: e.Rule, Match: match, Line: e.Line,
+		},
 	}
 }
 
@@ -275,8 +300,11 @@ type rule struct {
 }
 
 type dijkField struct {
-	List  string `json:"list"`
-	Entry string `json:"entry"`
-	Match string `json:"match"`
-	Line  int    `json:"line"`
+	Kind        string `json:"kind"`
+	Group       string `json:"group"`
+	List        string `json:"list"`
+	ListVersion string `json:"list_version,omitempty"`
+	Entry       string `json:"entry"`
+	Match       string `json:"match"`
+	Line        int    `json:"line"`
 }

@@ -16,18 +16,19 @@ import (
 
 func sampleEvent() Event {
 	return Event{
-		Time:      time.Date(2026, 11, 23, 9, 30, 0, 123000000, time.FixedZone("CET", 3600)),
-		Client:    netip.MustParseAddrPort("192.0.2.7:53124"),
-		Transport: "udp",
-		QueryID:   4660,
-		Name:      "chat.deepseek.com.",
-		Type:      "AAAA",
-		Class:     "IN",
-		Rule:      "deepseek.com",
-		Source:    "builtin:deepseek",
-		Line:      14,
-		Action:    "nxdomain",
-		Rcode:     "NXDOMAIN",
+		Time:        time.Date(2026, 11, 23, 9, 30, 0, 123000000, time.FixedZone("CET", 3600)),
+		Client:      netip.MustParseAddrPort("192.0.2.7:53124"),
+		Transport:   "udp",
+		QueryID:     4660,
+		Name:        "chat.deepseek.com.",
+		Type:        "AAAA",
+		Class:       "IN",
+		Rule:        "deepseek.com",
+		Source:      "builtin:deepseek",
+		Line:        14,
+		Action:      "nxdomain",
+		Rcode:       "NXDOMAIN",
+		ListVersion: "0123456789ab",
 	}
 }
 
@@ -49,31 +50,34 @@ func TestLineFields(t *testing.T) {
 		t.Fatalf("line is not JSON: %v", err)
 	}
 	want := map[string]any{
-		"@timestamp":            "2026-11-23T08:30:00.123000000Z",
-		"client.ip":             "192.0.2.7",
-		"client.port":           float64(53124),
-		"network.transport":     "udp",
-		"network.protocol":      "dns",
-		"network.type":          "ipv4",
-		"dns.id":                float64(4660),
-		"dns.question.name":     "chat.deepseek.com",
-		"dns.question.type":     "AAAA",
-		"dns.question.class":    "IN",
-		"dns.response_code":     "NXDOMAIN",
-		"rule.name":             "deepseek.com",
-		"rule.ruleset":          "builtin:deepseek",
-		"rule.id":               "builtin:deepseek:14",
-		"event.action":          "nxdomain",
-		"event.kind":            "event",
-		"event.dataset":         "dijk.hits",
-		"observer.hostname":     "dijk-1",
-		"observer.version":      "1.2.3",
-		"observer.product":      "dijk",
-		"ecs.version":           ecsVersion,
-		"dijk.list":             "builtin:deepseek",
-		"dijk.entry":            "deepseek.com",
-		"dijk.match":            "suffix",
-		"dijk.line":             float64(14),
+		"@timestamp":         "2026-11-23T08:30:00.123000000Z",
+		"client.ip":          "192.0.2.7",
+		"client.port":        float64(53124),
+		"network.transport":  "udp",
+		"network.protocol":   "dns",
+		"network.type":       "ipv4",
+		"dns.id":             float64(4660),
+		"dns.question.name":  "chat.deepseek.com",
+		"dns.question.type":  "AAAA",
+		"dns.question.class": "IN",
+		"dns.response_code":  "NXDOMAIN",
+		"rule.name":          "deepseek.com",
+		"rule.ruleset":       "builtin:deepseek",
+		"rule.id":            "builtin:deepseek:14",
+		"event.action":       "nxdomain",
+		"event.kind":         "event",
+		"event.dataset":      "dijk.hits",
+		"observer.hostname":  "dijk-1",
+		"observer.version":   "1.2.3",
+		"observer.product":   "dijk",
+		"ecs.version":        ecsVersion,
+		"dijk.list":          "builtin:deepseek",
+		"dijk.entry":         "deepseek.com",
+		"dijk.match":         "suffix",
+		"dijk.line":          float64(14),
+		"dijk.kind":          "block",
+		"dijk.group":         "default",
+		"dijk.list_version":  "0123456789ab",
 	}
 	for path, w := range want {
 		if got := lookup(doc, path); got != w {
@@ -121,6 +125,27 @@ func TestIPv6ClientAndExactMatch(t *testing.T) {
 	}
 	if got := lookup(doc, "dijk.match"); got != "exact" {
 		t.Errorf("dijk.match = %v, want exact", got)
+	}
+}
+
+func TestBypassKindAndGroup(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := New(Options{Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := sampleEvent()
+	e.Kind, e.Group = KindBypass, "ministry"
+	l.Log(e)
+	l.Close()
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]any{"dijk.kind": "bypass", "event.kind": "alert", "dijk.group": "ministry"} {
+		if got := lookup(doc, path); got != want {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
 	}
 }
 

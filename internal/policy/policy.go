@@ -109,19 +109,21 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 
 func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlog.Event {
 	return hitlog.Event{
-		Time:      p.now(),
-		Client:    req.Client,
-		Transport: req.Transport,
-		QueryID:   req.Msg.Id,
-		Name:      req.Name,
-		Type:      typeName(req.Question.Qtype),
-		Class:     className(req.Question.Qclass),
-		Rule:      rule.Name,
-		Exact:     rule.Exact,
-		Source:    rule.Source,
-		Line:      rule.Line,
-		Action:    p.sink.Action.String(),
-		Rcode:     dns.RcodeToString[rcode],
+		Time:        p.now(),
+		Client:      req.Client,
+		Transport:   req.Transport,
+		QueryID:     req.Msg.Id,
+		Name:        req.Name,
+		Type:        typeName(req.Question.Qtype),
+		Class:       className(req.Question.Qclass),
+		Rule:        rule.Name,
+		Exact:       rule.Exact,
+		Source:      rule.Source,
+		Line:        rule.Line,
+		Action:      p.sink.Action.String(),
+		Rcode:       dns.RcodeToString[rcode],
+		Kind:        hitlog.KindBlock,
+		ListVersion: rule.Version,
 	}
 }
 

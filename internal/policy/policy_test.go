@@ -230,7 +230,7 @@ func TestHitEvent(t *testing.T) {
 	want := hitlog.Event{
 		Time: time.Unix(1795000000, 0), Client: req.Client, Transport: "udp", QueryID: 777,
 		Name: "chat.deepseek.com.", Type: "HTTPS", Class: "IN", Rule: "deepseek.com", Source: "test.txt",
-		Line: 1, Action: "nxdomain", Rcode: "NXDOMAIN",
+		Line: 1, Action: "nxdomain", Rcode: "NXDOMAIN", Kind: hitlog.KindBlock,
 	}
 	if got := hits.events[0]; got != want {
 		t.Errorf("event = %+v\nwant    %+v", got, want)
