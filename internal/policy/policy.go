@@ -107,7 +107,16 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 	return resp, nil
 }
 
+// bypassList is the curated list of public DNS-over-HTTPS endpoints: a
+// device asking for one is trying to route around the resolver, which the
+// SOC wants to see apart from ordinary blocks.
+const bypassList = "builtin:doh-bypass"
+
 func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlog.Event {
+	kind := hitlog.KindBlock
+	if rule.Source == bypassList {
+		kind = hitlog.KindBypass
+	}
 	return hitlog.Event{
 		Time:        p.now(),
 		Client:      req.Client,
@@ -122,7 +131,7 @@ func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlo
 		Line:        rule.Line,
 		Action:      p.sink.Action.String(),
 		Rcode:       dns.RcodeToString[rcode],
-		Kind:        hitlog.KindBlock,
+		Kind:        kind,
 		ListVersion: rule.Version,
 	}
 }

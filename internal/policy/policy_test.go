@@ -317,3 +317,25 @@ func BenchmarkBlockedQuery(b *testing.B) {
 type discardHits struct{}
 
 func (discardHits) Log(hitlog.Event) {}
+
+func TestDoHBypassListHitsAreBypassEvents(t *testing.T) {
+	entries, _, err := blocklist.Parse(bypassList, strings.NewReader("dns.google\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := blocklist.NewBuilder()
+	for _, e := range entries {
+		b.Add(bypassList, e)
+	}
+	hits := &recorder{}
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, b.Build(), &countingNext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ServeDNS(context.Background(), newRequest("dns.google.", dns.TypeHTTPS, false)); err != nil {
+		t.Fatal(err)
+	}
+	if len(hits.events) != 1 || hits.events[0].Kind != hitlog.KindBypass {
+		t.Errorf("events = %+v, want one bypass event", hits.events)
+	}
+}
