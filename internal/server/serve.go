@@ -31,13 +31,15 @@ func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
 	if transport == chain.TransportUDP {
 		resp.Truncate(udpLimit(q))
 	}
+	// Count before writing, so a client that has its answer also finds it
+	// in /metrics.
+	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
+	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
 	if err := w.WriteMsg(resp); err != nil {
 		s.metrics.writeErrors.WithLabelValues(transport).Inc()
 		s.log.Debug("write answer", "client", client.String(), "transport", transport, "err", err)
 	}
-	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
-	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
-	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
 }
 
 // answer runs the protocol checks and the chain, and returns the finished
