@@ -6,6 +6,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -94,17 +95,63 @@ func (p *Policy) Trie() *blocklist.Trie { return p.active.Load().trie }
 // ServeDNS answers blocked names and forwards the rest.
 func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	cur := p.active.Load()
-	rule, blocked := cur.trie.Lookup(req.Name)
-	if !blocked {
-		return p.next.ServeDNS(ctx, req)
+	if rule, blocked := cur.trie.Lookup(req.Name); blocked {
+		return p.block(req, cur, rule, nil, ""), nil
 	}
-	req.Outcome = chain.OutcomeBlocked
-	resp := p.sink.answer(req, rule, cur.serial)
-	p.blocks.WithLabelValues(rule.Source).Inc()
-	if p.hits != nil {
-		p.hits.Log(p.event(req, rule, resp.Rcode))
+	resp, err := p.next.ServeDNS(ctx, req)
+	if err != nil || resp == nil {
+		return resp, err
+	}
+	// CNAME cloaking: an allowed name that aliases a blocked one is blocked
+	// too. Checked on every answer, cached or not, so a list change also
+	// applies to aliases already in the cache.
+	if i, rule, member, cloaked := cloakedMember(cur.trie, resp.Answer); cloaked {
+		return p.block(req, cur, rule, resp.Answer[:i], member), nil
 	}
 	return resp, nil
+}
+
+// block answers req with the sinkhole for rule and logs the hit. chain holds
+// the aliases that led to a cloaked name, kept in an NXDOMAIN answer as
+// RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
+func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
+	req.Outcome = chain.OutcomeBlocked
+	resp := p.sink.answer(req, rule, cur.serial)
+	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
+		resp.Answer = append(resp.Answer, aliases...)
+	}
+	p.blocks.WithLabelValues(rule.Source).Inc()
+	if p.hits != nil {
+		e := p.event(req, rule, resp.Rcode)
+		p.hits.Log(e)
+	}
+	return resp
+}
+
+// cloakedMember finds the first CNAME or DNAME in answer whose owner or
+// target is blocked, and returns its position, the rule and the name that
+// matched. The query name itself was checked before forwarding.
+func cloakedMember(trie *blocklist.Trie, answer []dns.RR) (int, blocklist.Rule, string, bool) {
+	for i, rr := range answer {
+		var owner, target string
+		switch rr := rr.(type) {
+		case *dns.CNAME:
+			owner, target = rr.Hdr.Name, rr.Target
+		case *dns.DNAME:
+			owner, target = rr.Hdr.Name, rr.Target
+		default:
+			continue
+		}
+		if i > 0 { // the first owner is the query name, already allowed
+			if rule, ok := trie.Lookup(owner); ok {
+				return i, rule, strings.TrimSuffix(strings.ToLower(owner), "."), true
+			}
+		}
+		if rule, ok := trie.Lookup(target); ok {
+			return i + 1, rule, strings.TrimSuffix(strings.ToLower(target), "."), true
+		}
+	}
+	return 0, blocklist.Rule{}, "", false
 }
 
 // bypassList is the curated list of public DNS-over-HTTPS endpoints: a

@@ -339,3 +339,89 @@ func TestDoHBypassListHitsAreBypassEvents(t *testing.T) {
 		t.Errorf("events = %+v, want one bypass event", hits.events)
 	}
 }
+
+// aliasNext answers like an upstream whose answer is a CNAME chain.
+func aliasNext(records ...string) chain.Handler {
+	return chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+		m := new(dns.Msg)
+		for _, s := range records {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				return nil, err
+			}
+			m.Answer = append(m.Answer, rr)
+		}
+		return m, nil
+	})
+}
+
+func TestCNAMECloaking(t *testing.T) {
+	tests := []struct {
+		name       string
+		answer     []string
+		wantBlock  bool
+		wantChain  int // CNAME records kept in the NXDOMAIN answer
+		wantRuleAt string
+	}{
+		{"alias to a blocked name", []string{
+			"innocent.example.org. 60 IN CNAME chat.deepseek.com.",
+			"chat.deepseek.com. 60 IN A 192.0.2.1",
+		}, true, 1, "deepseek.com"},
+		{"blocked name deep in the chain", []string{
+			"innocent.example.org. 60 IN CNAME hop.example.net.",
+			"hop.example.net. 60 IN CNAME api.deepseek.com.",
+			"api.deepseek.com. 60 IN A 192.0.2.1",
+		}, true, 2, "deepseek.com"},
+		{"DNAME into a blocked zone", []string{
+			"example.org. 60 IN DNAME deepseek.com.",
+			"innocent.example.org. 60 IN CNAME innocent.deepseek.com.",
+		}, true, 1, "deepseek.com"},
+		{"exact host via alias", []string{
+			"t.example.org. 60 IN CNAME apmplus.ap-southeast-1.volces.com.",
+		}, true, 1, "apmplus.ap-southeast-1.volces.com"},
+		{"allowed chain", []string{
+			"innocent.example.org. 60 IN CNAME cdn.example.net.",
+			"cdn.example.net. 60 IN A 192.0.2.1",
+		}, false, 0, ""},
+		{"lookalike target", []string{
+			"innocent.example.org. 60 IN CNAME notdeepseek.com.",
+		}, false, 0, ""},
+		{"sibling of an exact host", []string{
+			"t.example.org. 60 IN CNAME other.volces.com.",
+		}, false, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := &recorder{}
+			p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, testTrie(t, testList), aliasNext(tt.answer...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := newRequest("innocent.example.org.", dns.TypeA, false)
+			resp, err := p.ServeDNS(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.wantBlock {
+				if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != len(tt.answer) || len(hits.events) != 0 {
+					t.Errorf("allowed chain changed: %v, %d events", resp, len(hits.events))
+				}
+				return
+			}
+			if resp.Rcode != dns.RcodeNameError || req.Outcome != chain.OutcomeBlocked {
+				t.Fatalf("rcode %s outcome %v, want NXDOMAIN blocked", dns.RcodeToString[resp.Rcode], req.Outcome)
+			}
+			if len(resp.Answer) != tt.wantChain {
+				t.Errorf("answer %v, want the %d aliases leading to the blocked name", resp.Answer, tt.wantChain)
+			}
+			for _, rr := range resp.Answer {
+				if _, ok := rr.(*dns.A); ok {
+					t.Errorf("blocked answer leaks an address: %v", rr)
+				}
+			}
+			if len(hits.events) != 1 || hits.events[0].Rule != tt.wantRuleAt || hits.events[0].Name != "innocent.example.org." {
+				t.Errorf("events %+v, want one hit for the query name via rule %s", hits.events, tt.wantRuleAt)
+			}
+		})
+	}
+}
