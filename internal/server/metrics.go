@@ -13,6 +13,7 @@ type metrics struct {
 	malformed   *prometheus.CounterVec
 	writeErrors *prometheus.CounterVec
 	panics      prometheus.Counter
+	tcpRejected prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,8 +43,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "dijk", Name: "panics_total",
 			Help: "Queries whose handling panicked (answered SERVFAIL).",
 		}),
+		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dijk", Name: "tcp_rejected_connections_total",
+			Help: "TCP connections closed at once because a connection limit was reached.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.rcodes, m.duration, m.malformed, m.writeErrors, m.panics} {
+	for _, c := range []prometheus.Collector{m.queries, m.rcodes, m.duration, m.malformed, m.writeErrors, m.panics, m.tcpRejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register server metrics: %w", err)
 		}

@@ -18,28 +18,35 @@ import (
 // advertises: DNS Flag Day 2020's 1232 avoids IP fragmentation.
 const maxUDPSize = 1232
 
-// serve answers one query; it is the only place that writes to the client.
+// serve answers one UDP query through miekg's writer.
 func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
-	start := time.Now()
 	client := clientAddr(w.RemoteAddr())
-	resp, outcome := s.answer(q, client, transport)
-	if resp == nil { // rate limited: silence is the point
-		s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+	resp := s.respond(q, client, transport)
+	if resp == nil {
 		return
 	}
-
-	if transport == chain.TransportUDP {
-		resp.Truncate(udpLimit(q))
-	}
-	// Count before writing, so a client that has its answer also finds it
-	// in /metrics.
-	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
-	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
-	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
 	if err := w.WriteMsg(resp); err != nil {
 		s.metrics.writeErrors.WithLabelValues(transport).Inc()
 		s.log.Debug("write answer", "client", client.String(), "transport", transport, "err", err)
 	}
+}
+
+// respond produces the answer to write for q, or nil for none, and counts
+// it. Counting happens before the caller writes, so a client that has its
+// answer also finds it in /metrics.
+func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string) *dns.Msg {
+	start := time.Now()
+	resp, outcome := s.answer(q, client, transport)
+	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+	if resp == nil { // rate limited: silence is the point
+		return nil
+	}
+	if transport == chain.TransportUDP {
+		resp.Truncate(udpLimit(q))
+	}
+	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
+	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
+	return resp
 }
 
 // answer runs the protocol checks and the chain, and returns the finished

@@ -29,8 +29,12 @@ type Options struct {
 	Timeout time.Duration
 	// TCPIdleTimeout closes idle TCP connections (RFC 7766 §6.2.3: seconds).
 	TCPIdleTimeout time.Duration
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// TCPMaxConns and TCPMaxConnsPerClient cap open TCP connections in
+	// total and per client address; zero means the defaults (1000, 32).
+	TCPMaxConns          int
+	TCPMaxConnsPerClient int
+	Logger               *slog.Logger
+	Registerer           prometheus.Registerer
 }
 
 // Server serves DNS over UDP and TCP on every listen address.
@@ -38,7 +42,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	servers []*dns.Server
+	servers []*dns.Server // UDP
+	tcp     []*tcpServer
 	addrs   []string
 	wg      sync.WaitGroup
 }
@@ -56,6 +61,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TCPIdleTimeout <= 0 {
 		opts.TCPIdleTimeout = 10 * time.Second
+	}
+	if opts.TCPMaxConns <= 0 {
+		opts.TCPMaxConns = defaultTCPMaxConns
+	}
+	if opts.TCPMaxConnsPerClient <= 0 {
+		opts.TCPMaxConnsPerClient = defaultTCPMaxConnsPerClient
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -80,22 +91,25 @@ func (s *Server) Start() error {
 			return err
 		}
 		s.addrs = append(s.addrs, ln.Addr().String())
-		for _, srv := range []*dns.Server{
-			s.newDNSServer(chain.TransportUDP, pc, nil),
-			s.newDNSServer(chain.TransportTCP, nil, ln),
-		} {
-			s.servers = append(s.servers, srv)
-			started := make(chan struct{})
-			srv.NotifyStartedFunc = func() { close(started) }
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				if err := srv.ActivateAndServe(); err != nil {
-					s.log.Error("dns listener stopped", "addr", addr, "net", srv.Net, "err", err)
-				}
-			}()
-			<-started
-		}
+		srv := s.newUDPServer(pc)
+		s.servers = append(s.servers, srv)
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.ActivateAndServe(); err != nil {
+				s.log.Error("dns listener stopped", "addr", addr, "net", "udp", "err", err)
+			}
+		}()
+		<-started
+		tcp := newTCPServer(s, ln)
+		s.tcp = append(s.tcp, tcp)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			tcp.serve()
+		}()
 		s.log.Info("listening for DNS", "addr", ln.Addr().String(), "transports", "udp,tcp")
 	}
 	return nil
@@ -110,7 +124,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range s.servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s %s: %w", srv.Net, srv.Addr, err))
+			errs = append(errs, fmt.Errorf("shutdown udp %s: %w", srv.Addr, err))
+		}
+	}
+	for _, t := range s.tcp {
+		if err := t.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown tcp %s: %w", t.ln.Addr(), err))
 		}
 	}
 	done := make(chan struct{})
@@ -129,27 +148,18 @@ func (s *Server) closeAll() {
 	_ = s.Shutdown(ctx)
 }
 
-func (s *Server) newDNSServer(transport string, pc net.PacketConn, ln net.Listener) *dns.Server {
-	srv := &dns.Server{
-		Net:           transport,
+func (s *Server) newUDPServer(pc net.PacketConn) *dns.Server {
+	return &dns.Server{
+		Net:           chain.TransportUDP,
+		Addr:          pc.LocalAddr().String(),
 		PacketConn:    pc,
-		Listener:      ln,
-		Handler:       dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { s.serve(w, q, transport) }),
+		Handler:       dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { s.serve(w, q, chain.TransportUDP) }),
 		UDPSize:       dns.MaxMsgSize,
-		ReadTimeout:   2 * time.Second,
-		WriteTimeout:  2 * time.Second,
-		IdleTimeout:   func() time.Duration { return s.opts.TCPIdleTimeout },
 		MsgAcceptFunc: acceptQueries,
 		MsgInvalidFunc: func([]byte, error) {
-			s.metrics.malformed.WithLabelValues(transport).Inc()
+			s.metrics.malformed.WithLabelValues(chain.TransportUDP).Inc()
 		},
 	}
-	if ln != nil {
-		srv.Addr = ln.Addr().String()
-	} else {
-		srv.Addr = pc.LocalAddr().String()
-	}
-	return srv
 }
 
 // acceptQueries lets every query through to our own checks, which answer

@@ -351,7 +351,6 @@ func TestStartReportsAddressInUse(t *testing.T) {
 	}
 }
 
-
 func TestDropSendsNothing(t *testing.T) {
 	addr, _, _ := startServer(t, chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
 		if req.Name == "drop.example." {
