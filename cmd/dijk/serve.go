@@ -126,7 +126,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if err != nil {
 		return nil, err
 	}
-	trie, err := inst.lists.Load()
+	block, allow, err := inst.lists.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if inst.hits != nil {
 		popts.Hits = inst.hits
 	}
-	if inst.policy, err = policy.New(popts, trie, cached); err != nil {
+	if inst.policy, err = policy.New(popts, block, allow, cached); err != nil {
 		return nil, err
 	}
 
@@ -208,7 +208,7 @@ func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
 
 // reload re-reads the lists; on failure the lists in force stay.
 func (inst *instance) reload() error {
-	return inst.lists.Reload(inst.policy.SetTrie)
+	return inst.lists.Reload(inst.policy.SetLists)
 }
 
 func (inst *instance) dnsAddrs() []string {

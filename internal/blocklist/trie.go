@@ -44,6 +44,7 @@ type listSource struct {
 type node struct {
 	exact  uint32
 	suffix uint32
+	below  bool // some rule lies strictly below this name (see HasBelow)
 }
 
 // rule is Rule without the repeated strings: the source is an index into
@@ -101,8 +102,9 @@ func (b *Builder) add(source string, e Entry) {
 	// can stop at the first suffix that has no node.
 	for dot := strings.LastIndexByte(e.Name, '.'); dot >= 0; dot = strings.LastIndexByte(e.Name[:dot], '.') {
 		suffix := e.Name[dot+1:]
-		if _, ok := nodes[suffix]; !ok {
-			nodes[suffix] = node{}
+		if n, ok := nodes[suffix]; !ok || !n.below {
+			n.below = true
+			nodes[suffix] = n
 		}
 	}
 	n := nodes[e.Name]
@@ -206,6 +208,30 @@ func (t *Trie) Lookup(name string) (Rule, bool) {
 		return Rule{}, false
 	}
 	return t.rule(best, false), true
+}
+
+// HasBelow reports whether some rule's name lies strictly below name. Adding
+// a rule marks every proper suffix of its name, so this is one map read. It
+// allocates nothing.
+func (t *Trie) HasBelow(name string) bool {
+	end := len(name)
+	if end > 0 && name[end-1] == '.' && !isEscaped(name, end-1) {
+		end--
+	}
+	if end == 0 || end > maxNameLen {
+		return false
+	}
+	folded := name[:end]
+	var buf [maxNameLen]byte
+	if hasUpper(folded) {
+		n := copy(buf[:], folded)
+		for i := range n {
+			buf[i] = lowerByte(buf[i])
+		}
+		folded = unsafe.String(&buf[0], n) // map reads do not retain the key
+	}
+	n, ok := t.nodes[folded]
+	return ok && n.below
 }
 
 func (t *Trie) rule(slot uint32, exact bool) Rule {

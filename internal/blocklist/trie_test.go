@@ -284,3 +284,40 @@ func TestLookupConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestHasBelow(t *testing.T) {
+	b := NewBuilder()
+	for _, e := range []Entry{
+		{Name: "status.deepseek.com", Line: 1},
+		{Name: "deepseek.com", Line: 2},
+		{Name: "a.b.example.org", Exact: true, Line: 3},
+	} {
+		b.Add("test", e)
+	}
+	trie := b.Build()
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"deepseek.com.", true},
+		{"DeepSeek.COM", true},
+		{"com.", true},
+		{"status.deepseek.com.", false},
+		{"x.status.deepseek.com.", false},
+		{"chat.deepseek.com.", false},
+		{"example.org.", true},
+		{"b.example.org.", true},
+		{"a.b.example.org.", false},
+		{"notdeepseek.com.", false},
+		{"", false},
+		{".", false},
+	}
+	for _, tt := range tests {
+		if got := trie.HasBelow(tt.name); got != tt.want {
+			t.Errorf("HasBelow(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { trie.HasBelow("DEEPSEEK.com.") }); allocs != 0 {
+		t.Errorf("HasBelow allocates %v times, want 0", allocs)
+	}
+}

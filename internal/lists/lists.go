@@ -16,8 +16,11 @@ import (
 
 // Options configures a Manager.
 type Options struct {
-	// Sources are list references: "builtin:NAME" or file paths.
+	// Sources are block list references: "builtin:NAME" or file paths.
 	Sources []string
+	// Allow are allowlist references, in the same forms: exceptions that
+	// win over blocks at the same or a less specific name.
+	Allow []string
 	// Builtin holds the lists compiled into the binary.
 	Builtin    fs.FS
 	Logger     *slog.Logger
@@ -74,38 +77,52 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Load reads every source and returns the new trie. Malformed lines are
-// logged with file:line and skipped; a missing source is an error.
-func (m *Manager) Load() (*blocklist.Trie, error) {
-	trie, infos, warnings, err := blocklist.Load(m.opts.Sources, m.opts.Builtin)
+// Load reads every block and allow source and returns the new tries.
+// Malformed lines are logged with file:line and skipped; a missing source is
+// an error.
+func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
+	block, blockInfos, err := m.load(m.opts.Sources)
+	if err == nil {
+		var allowInfos []blocklist.ListInfo
+		allow, allowInfos, err = m.load(m.opts.Allow)
+		blockInfos = append(blockInfos, allowInfos...)
+	}
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()
-		return nil, fmt.Errorf("load lists: %w", err)
-	}
-	for _, w := range warnings {
-		m.log.Warn("skipped list line", "problem", w.String())
+		return nil, nil, fmt.Errorf("load lists: %w", err)
 	}
 	m.entries.Reset()
 	m.skipped.Reset()
-	for _, info := range infos {
+	for _, info := range blockInfos {
 		m.entries.WithLabelValues(info.Source).Set(float64(info.Entries))
 		m.skipped.WithLabelValues(info.Source).Set(float64(info.Warnings))
 		m.log.Info("loaded list", "list", info.Source, "version", info.Version, "entries", info.Entries, "skipped", info.Warnings)
 	}
 	m.reloads.WithLabelValues("success").Inc()
 	m.lastOK.Set(float64(m.opts.Now().Unix()))
-	return trie, nil
+	return block, allow, nil
 }
 
-// Reload loads the lists and hands the new trie to apply; on failure apply
+func (m *Manager) load(sources []string) (*blocklist.Trie, []blocklist.ListInfo, error) {
+	trie, infos, warnings, err := blocklist.Load(sources, m.opts.Builtin)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range warnings {
+		m.log.Warn("skipped list line", "problem", w.String())
+	}
+	return trie, infos, nil
+}
+
+// Reload loads the lists and hands the new tries to apply; on failure apply
 // is not called, so the running policy stays in force.
-func (m *Manager) Reload(apply func(*blocklist.Trie)) error {
-	trie, err := m.Load()
+func (m *Manager) Reload(apply func(block, allow *blocklist.Trie)) error {
+	block, allow, err := m.Load()
 	if err != nil {
 		m.log.Error("list reload failed; keeping the lists in force", "err", err)
 		return err
 	}
-	apply(trie)
-	m.log.Info("lists reloaded", "rules", trie.Len())
+	apply(block, allow)
+	m.log.Info("lists reloaded", "rules", block.Len(), "exceptions", allow.Len())
 	return nil
 }

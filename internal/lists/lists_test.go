@@ -28,9 +28,12 @@ func TestLoadAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	trie, err := m.Load()
+	trie, allow, err := m.Load()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if allow.Len() != 0 {
+		t.Errorf("allow trie has %d rules, want 0", allow.Len())
 	}
 	for _, name := range []string{"chat.deepseek.com", "kimi.com"} {
 		if _, ok := trie.Lookup(name); !ok {
@@ -59,7 +62,7 @@ func TestLoadAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	applied := false
-	if err := m.Reload(func(*blocklist.Trie) { applied = true }); err == nil {
+	if err := m.Reload(func(_, _ *blocklist.Trie) { applied = true }); err == nil {
 		t.Error("reload with a missing list: want an error")
 	}
 	if applied {
@@ -72,7 +75,7 @@ func TestLoadAndReload(t *testing.T) {
 	// A good reload applies the new trie.
 	m.opts.Sources = []string{"builtin:base"}
 	var got *blocklist.Trie
-	if err := m.Reload(func(t *blocklist.Trie) { got = t }); err != nil {
+	if err := m.Reload(func(t, _ *blocklist.Trie) { got = t }); err != nil {
 		t.Fatal(err)
 	}
 	if got == nil || got.Len() != 1 {

@@ -45,16 +45,35 @@ type Policy struct {
 	blocks *prometheus.CounterVec
 }
 
-// active is the trie in force and the SOA serial that identifies it.
+// active is the lists in force and the SOA serial that identifies them.
 type active struct {
-	trie   *blocklist.Trie
-	serial uint32
+	block, allow *blocklist.Trie
+	serial       uint32
 }
 
-// New returns a Policy that blocks what trie matches and passes the rest to next.
-func New(opts Options, trie *blocklist.Trie, next chain.Handler) (*Policy, error) {
-	if trie == nil {
-		return nil, fmt.Errorf("policy: no list trie")
+// blocked decides a name: a block rule matches and no allow rule at the
+// same or a more specific name overrides it.
+func (a *active) blocked(name string) (blocklist.Rule, bool) {
+	rule, ok := a.block.Lookup(name)
+	if !ok {
+		return rule, false
+	}
+	if allow, ok := a.allow.Lookup(name); ok && labels(allow.Name) >= labels(rule.Name) {
+		return rule, false
+	}
+	return rule, true
+}
+
+// labels counts the labels of a normalised name (no trailing dot).
+func labels(name string) int {
+	return strings.Count(name, ".") + 1
+}
+
+// New returns a Policy that blocks what block matches, unless allow makes an
+// exception (allow may be nil), and passes the rest to next.
+func New(opts Options, block, allow *blocklist.Trie, next chain.Handler) (*Policy, error) {
+	if block == nil {
+		return nil, fmt.Errorf("policy: no block list trie")
 	}
 	if err := opts.Sinkhole.validate(); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -75,27 +94,27 @@ func New(opts Options, trie *blocklist.Trie, next chain.Handler) (*Policy, error
 	if err := opts.Registerer.Register(p.blocks); err != nil {
 		return nil, fmt.Errorf("register policy metrics: %w", err)
 	}
-	p.SetTrie(trie)
+	p.SetLists(block, allow)
 	return p, nil
 }
 
-// SetTrie makes trie the one in force. Queries already being answered finish
-// with the trie they started with.
-func (p *Policy) SetTrie(trie *blocklist.Trie) {
+// SetLists makes block and allow the lists in force (allow may be nil).
+// Queries already being answered finish with the lists they started with.
+func (p *Policy) SetLists(block, allow *blocklist.Trie) {
+	if allow == nil {
+		allow = blocklist.NewBuilder().Build()
+	}
 	serial := uint32(p.now().Unix())
 	if old := p.active.Load(); old != nil && serial <= old.serial {
 		serial = old.serial + 1 // caches must see a new serial on every change
 	}
-	p.active.Store(&active{trie: trie, serial: serial})
+	p.active.Store(&active{block: block, allow: allow, serial: serial})
 }
-
-// Trie returns the trie in force.
-func (p *Policy) Trie() *blocklist.Trie { return p.active.Load().trie }
 
 // ServeDNS answers blocked names and forwards the rest.
 func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	cur := p.active.Load()
-	if rule, blocked := cur.trie.Lookup(req.Name); blocked {
+	if rule, blocked := cur.blocked(req.Name); blocked {
 		return p.block(req, cur, rule, nil, ""), nil
 	}
 	resp, err := p.next.ServeDNS(ctx, req)
@@ -105,7 +124,7 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 	// CNAME cloaking: an allowed name that aliases a blocked one is blocked
 	// too. Checked on every answer, cached or not, so a list change also
 	// applies to aliases already in the cache.
-	if i, rule, member, cloaked := cloakedMember(cur.trie, resp.Answer); cloaked {
+	if i, rule, member, cloaked := cloakedMember(cur, resp.Answer); cloaked {
 		return p.block(req, cur, rule, resp.Answer[:i], member), nil
 	}
 	return resp, nil
@@ -116,7 +135,10 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 // RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
 func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
 	req.Outcome = chain.OutcomeBlocked
-	resp := p.sink.answer(req, rule, cur.serial)
+	// RFC 8020: NXDOMAIN would tell caches that nothing exists below the
+	// name, hiding an allowed child; NODATA denies the name alone.
+	nodata := cur.allow.HasBelow(req.Name)
+	resp := p.sink.answer(req, rule, cur.serial, nodata)
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
 	}
@@ -131,7 +153,7 @@ func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, ali
 // cloakedMember finds the first CNAME or DNAME in answer whose owner or
 // target is blocked, and returns its position, the rule and the name that
 // matched. The query name itself was checked before forwarding.
-func cloakedMember(trie *blocklist.Trie, answer []dns.RR) (int, blocklist.Rule, string, bool) {
+func cloakedMember(cur *active, answer []dns.RR) (int, blocklist.Rule, string, bool) {
 	for i, rr := range answer {
 		var owner, target string
 		switch rr := rr.(type) {
@@ -143,11 +165,11 @@ func cloakedMember(trie *blocklist.Trie, answer []dns.RR) (int, blocklist.Rule, 
 			continue
 		}
 		if i > 0 { // the first owner is the query name, already allowed
-			if rule, ok := trie.Lookup(owner); ok {
+			if rule, ok := cur.blocked(owner); ok {
 				return i, rule, strings.TrimSuffix(strings.ToLower(owner), "."), true
 			}
 		}
-		if rule, ok := trie.Lookup(target); ok {
+		if rule, ok := cur.blocked(target); ok {
 			return i + 1, rule, strings.TrimSuffix(strings.ToLower(target), "."), true
 		}
 	}

@@ -69,7 +69,7 @@ func newPolicy(t *testing.T, sink Sinkhole) (*Policy, *countingNext, *recorder) 
 	next := &countingNext{}
 	hits := &recorder{}
 	now := func() time.Time { return time.Unix(1795000000, 0) }
-	p, err := New(Options{Sinkhole: sink, Hits: hits, Now: now}, testTrie(t, testList), next)
+	p, err := New(Options{Sinkhole: sink, Hits: hits, Now: now}, testTrie(t, testList), nil, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestHitEvent(t *testing.T) {
 func TestSetTrieSwapsPolicy(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	next := &countingNext{}
-	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Registerer: reg}, testTrie(t, testList), next)
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Registerer: reg}, testTrie(t, testList), nil, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestSetTrieSwapsPolicy(t *testing.T) {
 	if resp := ask("kimi.com."); resp.Rcode != dns.RcodeSuccess {
 		t.Fatalf("kimi.com before reload: %s", dns.RcodeToString[resp.Rcode])
 	}
-	p.SetTrie(testTrie(t, "kimi.com\n"))
+	p.SetLists(testTrie(t, "kimi.com\n"), nil)
 	resp := ask("kimi.com.")
 	if resp.Rcode != dns.RcodeNameError {
 		t.Errorf("kimi.com after reload: %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
@@ -283,7 +283,7 @@ func TestSinkholeValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(Options{Sinkhole: tt.sink}, testTrie(t, testList), &countingNext{}); err == nil {
+			if _, err := New(Options{Sinkhole: tt.sink}, testTrie(t, testList), nil, &countingNext{}); err == nil {
 				t.Error("want an error")
 			}
 		})
@@ -300,7 +300,7 @@ func TestSinkholeValidation(t *testing.T) {
 }
 
 func BenchmarkBlockedQuery(b *testing.B) {
-	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, testList), &countingNext{})
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, testList), nil, &countingNext{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestDoHBypassListHitsAreBypassEvents(t *testing.T) {
 		b.Add(bypassList, e)
 	}
 	hits := &recorder{}
-	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, b.Build(), &countingNext{})
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, b.Build(), nil, &countingNext{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestCNAMECloaking(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hits := &recorder{}
-			p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, testTrie(t, testList), aliasNext(tt.answer...))
+			p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits}, testTrie(t, testList), nil, aliasNext(tt.answer...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -423,5 +423,64 @@ func TestCNAMECloaking(t *testing.T) {
 				t.Errorf("events %+v, want one hit for the query name via rule %s", hits.events, tt.wantRuleAt)
 			}
 		})
+	}
+}
+
+func TestAllowlist(t *testing.T) {
+	block := testTrie(t, "deepseek.com\nexact:chat.deepseek.com\nx.status.deepseek.com\n")
+	allow := testTrie(t, "status.deepseek.com\nexact:www.deepseek.com\n")
+	tests := []struct {
+		name      string
+		qname     string
+		wantRcode int
+		forwarded bool
+	}{
+		{"allowed child passes", "status.deepseek.com.", 0, true},
+		{"below the allowed child passes", "eu.status.deepseek.com.", 0, true},
+		{"a more specific block beats the allow", "x.status.deepseek.com.", dns.RcodeNameError, false},
+		{"exact allow passes", "www.deepseek.com.", 0, true},
+		{"below an exact allow stays blocked", "a.www.deepseek.com.", dns.RcodeNameError, false},
+		{"exact block without an allow stays blocked", "chat.deepseek.com.", dns.RcodeNameError, false},
+		{"parent of an allowed child is NODATA (RFC 8020)", "deepseek.com.", dns.RcodeSuccess, false},
+		{"sibling stays NXDOMAIN", "api.deepseek.com.", dns.RcodeNameError, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := &countingNext{}
+			p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}}, block, allow, next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := p.ServeDNS(context.Background(), newRequest(tt.qname, dns.TypeA, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := next.calls.Load() == 1; got != tt.forwarded {
+				t.Fatalf("forwarded = %v, want %v", got, tt.forwarded)
+			}
+			if tt.forwarded {
+				return
+			}
+			if resp.Rcode != tt.wantRcode || len(resp.Answer) != 0 || len(resp.Ns) != 1 {
+				t.Errorf("rcode %s answer %v ns %v, want %s with an SOA and no answer",
+					dns.RcodeToString[resp.Rcode], resp.Answer, resp.Ns, dns.RcodeToString[tt.wantRcode])
+			}
+		})
+	}
+}
+
+func TestAllowAtTheSameNameWins(t *testing.T) {
+	next := &countingNext{}
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}}, testTrie(t, "deepseek.com\n"), testTrie(t, "deepseek.com\n"), next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"deepseek.com.", "chat.deepseek.com."} {
+		if _, err := p.ServeDNS(context.Background(), newRequest(name, dns.TypeA, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next.calls.Load() != 2 {
+		t.Errorf("forwarded %d of 2 queries, want both: an allow at the same name wins", next.calls.Load())
 	}
 }

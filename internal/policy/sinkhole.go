@@ -78,8 +78,9 @@ const (
 )
 
 // answer builds the reply to a blocked query. Every query type gets one
-// (RFC 8906): in the address modes, types other than A/AAAA get NODATA.
-func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32) *dns.Msg {
+// (RFC 8906): in the address modes, types other than A/AAAA get NODATA, and
+// so does every type when nodata is set in NXDOMAIN mode.
+func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32, nodata bool) *dns.Msg {
 	resp := new(dns.Msg)
 	ttl := uint32(s.TTL / time.Second)
 	switch s.Action {
@@ -92,7 +93,9 @@ func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32)
 			resp.Ns = []dns.RR{soa(rule, ttl, serial)}
 		}
 	default:
-		resp.Rcode = dns.RcodeNameError
+		if !nodata {
+			resp.Rcode = dns.RcodeNameError
+		}
 		resp.Ns = []dns.RR{soa(rule, ttl, serial)}
 	}
 	if req.EDNS {
