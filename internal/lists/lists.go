@@ -69,6 +69,9 @@ func New(opts Options) (*Manager, error) {
 			Help: "Unix time of the last successful list load.",
 		}),
 	}
+	// Both results exist from the start, so increase() sees the first failure.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
 	for _, c := range []prometheus.Collector{m.entries, m.skipped, m.reloads, m.lastOK} {
 		if err := opts.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("register list metrics: %w", err)
