@@ -4,12 +4,18 @@
 // Positive answers live as long as their smallest record TTL, negative answers
 // as long as RFC 2308 allows, and failures for a few seconds only (RFC 9520).
 // Every hit is a fresh copy with TTLs counted down, so callers may modify it.
+//
+// With Options.StaleFor set, expired answers are kept for that long and
+// served stale when next fails (RFC 8767). That cannot leak a name blocked
+// after it was cached: the policy handler sits above the cache and decides
+// before the cache is asked, fresh or stale.
 package cache
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dijk-dns/dijk/internal/chain"
@@ -25,6 +31,13 @@ const (
 	// MaxServfailTTL caps Options.ServfailTTL; a longer failure cache would
 	// keep serving SERVFAIL well after the upstream is back.
 	MaxServfailTTL = 30 * time.Second
+	// DefaultStaleTTL is used when Options.StaleTTL is zero; RFC 8767 §4
+	// recommends 30 s so clients come back soon, when the upstream may be
+	// reachable again.
+	DefaultStaleTTL = 30 * time.Second
+	// maxStaleRefreshes bounds the background refreshes of Options.StaleAfter;
+	// past it a query waits for next itself, as without the timer.
+	maxStaleRefreshes = 128
 )
 
 // Options configures a Cache.
@@ -39,6 +52,19 @@ type Options struct {
 	// ServfailTTL is how long failures are cached: 0 means
 	// DefaultServfailTTL, and it is capped at MaxServfailTTL.
 	ServfailTTL time.Duration
+	// StaleFor is how long after expiry an answer is kept to be served
+	// stale when next fails (RFC 8767 "maximum stale timer", 1 to 3 days
+	// recommended). 0 turns serve-stale off.
+	StaleFor time.Duration
+	// StaleTTL is the TTL of every record in a stale answer: 0 means
+	// DefaultStaleTTL, otherwise at least one second (whole seconds).
+	StaleTTL time.Duration
+	// StaleAfter is the client response timer (RFC 8767 §5, 1.8 s
+	// suggested): a query for an expired entry that next has not answered
+	// within StaleAfter is answered stale while the refresh goes on in the
+	// background. 0 waits for next. Only used with StaleFor; it must be
+	// shorter than the server's per-query timeout to matter.
+	StaleAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Registerer receives the cache metrics; nil registers nothing.
@@ -52,9 +78,22 @@ type Cache struct {
 	policy ttlPolicy
 	now    func() time.Time
 
+	// Background refreshes (Options.StaleAfter); see stale.go.
+	staleAfter time.Duration
+	// after starts the client response timer; tests replace it so the
+	// timer fires when they say, not when wall time passes.
+	after        func(time.Duration) (<-chan time.Time, func() bool)
+	maxRefreshes int
+	mu           sync.Mutex
+	refreshes    map[key]*refresh // in flight, at most one per key
+	running      sync.WaitGroup   // the refresh goroutines
+	life         context.Context  // cancelled by Close
+	stop         context.CancelFunc
+
 	hits      prometheus.Counter
 	misses    prometheus.Counter
 	evictions prometheus.Counter
+	stale     prometheus.Counter
 }
 
 var _ chain.Handler = (*Cache)(nil)
@@ -84,7 +123,19 @@ func New(opts Options, next chain.Handler) (*Cache, error) {
 			Name: "dijk_cache_evictions_total",
 			Help: "Entries dropped because the cache was full.",
 		}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dijk_cache_stale_answers_total",
+			Help: "Queries answered with expired data (RFC 8767) because next failed or was too slow.",
+		}),
+		staleAfter:   opts.StaleAfter,
+		after:        realTimer,
+		maxRefreshes: maxStaleRefreshes,
+		refreshes:    make(map[key]*refresh),
 	}
+	if opts.StaleFor == 0 {
+		c.staleAfter = 0
+	}
+	c.life, c.stop = context.WithCancel(context.Background())
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -97,9 +148,9 @@ func New(opts Options, next chain.Handler) (*Cache, error) {
 	if opts.Registerer != nil {
 		entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dijk_cache_entries",
-			Help: "Entries currently in the cache, expired ones included until looked up.",
+			Help: "Entries currently in the cache, stale ones kept for serve-stale included, expired ones until looked up.",
 		}, func() float64 { return float64(c.Len()) })
-		if err := register(opts.Registerer, c.hits, c.misses, c.evictions, entries); err != nil {
+		if err := register(opts.Registerer, c.hits, c.misses, c.evictions, c.stale, entries); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
@@ -116,15 +167,27 @@ func policyFor(opts Options) (ttlPolicy, error) {
 			opts.MinTTL, opts.MaxTTL, opts.ServfailTTL)
 	case opts.MaxTTL > 0 && opts.MinTTL > opts.MaxTTL:
 		return ttlPolicy{}, fmt.Errorf("min TTL %v exceeds max TTL %v", opts.MinTTL, opts.MaxTTL)
+	case opts.StaleFor < 0 || opts.StaleTTL < 0 || opts.StaleAfter < 0:
+		return ttlPolicy{}, fmt.Errorf("negative serve-stale option (for %v, TTL %v, after %v)",
+			opts.StaleFor, opts.StaleTTL, opts.StaleAfter)
+	case opts.StaleTTL > 0 && opts.StaleTTL < time.Second:
+		// It would round to TTL 0, which tells clients not to cache at all.
+		return ttlPolicy{}, fmt.Errorf("stale TTL %v is below one second", opts.StaleTTL)
 	}
 	servfail := opts.ServfailTTL
 	if servfail == 0 {
 		servfail = DefaultServfailTTL
 	}
+	staleTTL := opts.StaleTTL
+	if staleTTL == 0 {
+		staleTTL = DefaultStaleTTL
+	}
 	return ttlPolicy{
 		min:      durationTTL(opts.MinTTL),
 		max:      durationTTL(opts.MaxTTL),
 		servfail: min(servfail, MaxServfailTTL),
+		staleFor: opts.StaleFor,
+		staleTTL: durationTTL(staleTTL),
 	}, nil
 }
 
@@ -143,6 +206,8 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 }
 
 // ServeDNS answers from the cache or asks next and remembers its answer.
+// An expired entry within Options.StaleFor answers instead of next when next
+// fails (an error other than the client's cancellation, or SERVFAIL).
 func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	if c.lru == nil {
 		c.misses.Inc()
@@ -150,40 +215,109 @@ func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, err
 	}
 	k := keyFor(req)
 	now := c.now()
-	if e, ok := c.lookup(k, now); ok {
+	e, fresh := c.lookup(k, now)
+	switch {
+	case fresh:
 		c.hits.Inc()
 		req.Outcome = chain.OutcomeCached
 		return e.serve(now, req), nil
+	case e != nil && e.recheckPending(now):
+		// A refresh failed less than ServfailTTL ago: spare the upstream
+		// as a remembered SERVFAIL would, but answer with the data.
+		c.hits.Inc()
+		return c.answerStale(e, req), nil
 	}
 	c.misses.Inc()
-	msg, err := c.next.ServeDNS(ctx, req)
-	if err != nil {
-		// The client going away says nothing about the upstream; every
-		// other error (timeouts included) is a failure worth remembering.
-		if !errors.Is(err, context.Canceled) {
-			c.add(k, failureEntry(c.now(), c.policy.servfail))
-		}
-		return msg, err
+	if e != nil && c.staleAfter > 0 {
+		return c.refreshWithTimer(ctx, req, k, e)
 	}
-	if e, ok := c.policy.newEntry(msg, c.now()); ok {
-		c.add(k, e)
-	}
-	return msg, nil
+	return c.ask(ctx, req, k, e)
 }
 
-// lookup returns the live entry for k. It does not allocate.
-func (c *Cache) lookup(k key, now time.Time) (*entry, bool) {
+// ask calls next and settles its answer; stale is the expired entry found
+// for k, or nil.
+func (c *Cache) ask(ctx context.Context, req *chain.Request, k key, stale *entry) (*dns.Msg, error) {
+	msg, err := c.next.ServeDNS(ctx, req)
+	if c.settle(k, stale, msg, err) {
+		return c.answerStale(stale, req), nil
+	}
+	return msg, err
+}
+
+// settle stores what next returned for k and reports whether to answer from
+// stale, the expired entry found before asking (nil: none), instead.
+func (c *Cache) settle(k key, stale *entry, msg *dns.Msg, err error) (useStale bool) {
+	// The client going away says nothing about the upstream; every other
+	// error (timeouts included) is a failure worth remembering.
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	now := c.now()
+	failed := err != nil || classify(msg) == kindFailure
+	// Only while stale is still the cached entry: after Purge, eviction or
+	// a concurrent refresh it must not come back.
+	if failed && stale != nil && c.current(k, stale) {
+		// Remembered on the stale entry, not as a failure entry over it,
+		// which would hide the data for ServfailTTL.
+		stale.failedRefresh(now, c.policy.servfail)
+		return true
+	}
+	if err != nil {
+		c.add(k, failureEntry(now, c.policy.servfail))
+		return false
+	}
+	if e, ok := c.policy.newEntry(msg, now); ok {
+		c.add(k, e) // replaces any stale entry
+		return false
+	}
+	if stale != nil && classify(msg) != kindNone {
+		// A definite but uncacheable answer about the name (TTL 0, or a
+		// negative answer without SOA) supersedes the stale data; a later
+		// outage must not bring it back. REFUSED and the like describe the
+		// upstream, not the name, and leave it be.
+		c.removeIf(k, stale)
+	}
+	return false
+}
+
+// answerStale answers req from the expired entry e.
+func (c *Cache) answerStale(e *entry, req *chain.Request) *dns.Msg {
+	c.stale.Inc()
+	req.Outcome = chain.OutcomeCached
+	return e.serveStale(req, c.policy.staleTTL)
+}
+
+// lookup returns the entry for k and whether it is fresh. An expired entry is
+// returned as not fresh while it may be served stale; past that it is removed.
+// It does not allocate.
+func (c *Cache) lookup(k key, now time.Time) (e *entry, fresh bool) {
 	e, ok := c.lru.Get(k)
 	if !ok {
 		return nil, false
 	}
-	if e.expired(now) {
-		// A concurrent miss may have just stored a fresh entry under k;
-		// removing it costs one extra upstream query, nothing more.
-		c.lru.Remove(k)
-		return nil, false
+	if !e.expired(now) {
+		return e, true
 	}
-	return e, true
+	if e.staleServable(now) {
+		return e, false
+	}
+	c.removeIf(k, e)
+	return nil, false
+}
+
+// current reports whether e is still the entry stored under k.
+func (c *Cache) current(k key, e *entry) bool {
+	cur, ok := c.lru.Peek(k)
+	return ok && cur == e
+}
+
+// removeIf removes k if e is still its entry. Peek and Remove are not one
+// step, so a concurrent store may still be lost in between; that costs one
+// extra upstream query, nothing more.
+func (c *Cache) removeIf(k key, e *entry) {
+	if c.current(k, e) {
+		c.lru.Remove(k)
+	}
 }
 
 func (c *Cache) add(k key, e *entry) {
@@ -194,7 +328,8 @@ func (c *Cache) add(k key, e *entry) {
 	}
 }
 
-// Len returns the number of entries, expired ones included until looked up.
+// Len returns the number of entries: stale ones kept for serve-stale
+// included, and other expired ones until looked up.
 func (c *Cache) Len() int {
 	if c.lru == nil {
 		return 0

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/dijk-dns/dijk/internal/chain"
@@ -29,8 +30,9 @@ func keyFor(req *chain.Request) key {
 	}
 }
 
-// entry is one cached answer. It is never modified after newEntry returns, so
-// concurrent hits may read it without locking.
+// entry is one cached answer. Apart from the atomic recheckAt it is never
+// modified after newEntry returns, so concurrent hits may read it without
+// locking.
 type entry struct {
 	rcode  int
 	answer []dns.RR // owned copies with clamped TTLs
@@ -39,6 +41,14 @@ type entry struct {
 	ede    []dns.EDNS0_EDE
 	stored time.Time
 	expiry time.Time
+	// staleUntil ends the time after expiry in which the entry may be
+	// served stale (RFC 8767); it equals expiry for failures, which carry
+	// no data, and when serve-stale is off.
+	staleUntil time.Time
+	// recheckAt is when a refresh that failed may be tried again, in unix
+	// nanoseconds of the injected clock (0: none failed). It lives on the
+	// stale entry because a failure entry stored over it would hide it.
+	recheckAt atomic.Int64
 }
 
 // newEntry builds the cache's own copy of msg, or reports that msg must not
@@ -54,10 +64,12 @@ func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
 		stored: now,
 		expiry: now.Add(lifetime),
 	}
+	e.staleUntil = e.expiry
 	// A failure carries no data worth serving, only its rcode and EDE.
 	if classify(msg) == kindFailure {
 		return e, true
 	}
+	e.staleUntil = e.expiry.Add(p.staleFor)
 	negative := classify(msg) == kindNegative
 	e.answer = p.copyRecords(msg.Answer, negative)
 	e.ns = p.copyRecords(msg.Ns, negative)
@@ -67,7 +79,8 @@ func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
 
 // failureEntry remembers that next returned an error.
 func failureEntry(now time.Time, lifetime time.Duration) *entry {
-	return &entry{rcode: dns.RcodeServerFailure, stored: now, expiry: now.Add(lifetime)}
+	expiry := now.Add(lifetime)
+	return &entry{rcode: dns.RcodeServerFailure, stored: now, expiry: expiry, staleUntil: expiry}
 }
 
 func (p ttlPolicy) copyRecords(rrs []dns.RR, negative bool) []dns.RR {
@@ -105,14 +118,62 @@ func (e *entry) expired(now time.Time) bool {
 	return !now.Before(e.expiry)
 }
 
+// staleServable reports whether the expired entry may still be served stale.
+func (e *entry) staleServable(now time.Time) bool {
+	return now.Before(e.staleUntil)
+}
+
+// failedRefresh remembers that a refresh failed at now, so that for wait
+// more queries are answered stale without asking next.
+func (e *entry) failedRefresh(now time.Time, wait time.Duration) {
+	e.recheckAt.Store(now.Add(wait).UnixNano())
+}
+
+// recheckPending reports whether a failed refresh is too recent to retry.
+func (e *entry) recheckPending(now time.Time) bool {
+	return now.UnixNano() < e.recheckAt.Load()
+}
+
+// ttlRule says how served TTLs derive from stored ones: counted down by
+// elapsed seconds for fresh answers, or all set to staleTTL for stale ones.
+type ttlRule struct {
+	elapsed  uint32
+	stale    bool
+	staleTTL uint32
+}
+
+func (r ttlRule) ttl(stored uint32) uint32 {
+	if r.stale {
+		return r.staleTTL
+	}
+	return countdown(stored, r.elapsed)
+}
+
 // serve builds a fresh message for req from e: the caller owns it and may
 // modify it. TTLs count down from the stored (clamped) TTLs, and answer
 // records owned by the query name get the client's spelling back (DNS 0x20).
 func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
-	elapsed := wholeSeconds(now.Sub(e.stored))
+	return e.build(req, ttlRule{elapsed: wholeSeconds(now.Sub(e.stored))})
+}
+
+// serveStale is serve for an expired entry (RFC 8767 §4): every record gets
+// ttl, and an EDE says the answer is stale, 19 for NXDOMAIN and 3 otherwise
+// (RFC 8914 §4.4, §4.20).
+func (e *entry) serveStale(req *chain.Request, ttl uint32) *dns.Msg {
+	return e.build(req, ttlRule{stale: true, staleTTL: ttl})
+}
+
+func (e *entry) staleCode() uint16 {
+	if e.rcode == dns.RcodeNameError {
+		return dns.ExtendedErrorCodeStaleNXDOMAINAnswer
+	}
+	return dns.ExtendedErrorCodeStaleAnswer
+}
+
+func (e *entry) build(req *chain.Request, rule ttlRule) *dns.Msg {
 	na, nn, nx := len(e.answer), len(e.ns), len(e.extra)
 	total := na + nn + nx
-	if len(e.ede) > 0 {
+	if len(e.ede) > 0 || rule.stale {
 		total++
 	}
 	m := &dns.Msg{}
@@ -123,16 +184,19 @@ func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
 	// One backing array for all sections; capacities are capped so that a
 	// caller appending to one section cannot overwrite the next.
 	rrs := make([]dns.RR, total)
-	copyCounted(rrs[:na], e.answer, elapsed)
-	copyCounted(rrs[na:na+nn], e.ns, elapsed)
-	copyCounted(rrs[na+nn:na+nn+nx], e.extra, elapsed)
+	copyWithTTL(rrs[:na], e.answer, rule)
+	copyWithTTL(rrs[na:na+nn], e.ns, rule)
+	copyWithTTL(rrs[na+nn:na+nn+nx], e.extra, rule)
 	for _, rr := range rrs[:na] {
 		if h := rr.Header(); equalFoldASCII(h.Name, req.Name) {
 			h.Name = req.Question.Name
 		}
 	}
-	if len(e.ede) > 0 {
-		rrs[total-1] = ednsWith(e.ede)
+	switch {
+	case rule.stale:
+		rrs[total-1] = ednsWith(e.ede, e.staleCode())
+	case len(e.ede) > 0:
+		rrs[total-1] = ednsWith(e.ede, 0)
 	}
 	if na > 0 {
 		m.Answer = rrs[:na:na]
@@ -146,22 +210,30 @@ func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
 	return m
 }
 
-func copyCounted(dst, src []dns.RR, elapsed uint32) {
+func copyWithTTL(dst, src []dns.RR, rule ttlRule) {
 	for i, rr := range src {
 		cp := dns.Copy(rr)
 		h := cp.Header()
-		h.Ttl = countdown(h.Ttl, elapsed)
+		h.Ttl = rule.ttl(h.Ttl)
 		dst[i] = cp
 	}
 }
 
 // ednsWith is a bare OPT carrying only the EDE options; the server reads no
 // more from it (chain contract) and builds the client-facing OPT itself.
-func ednsWith(ede []dns.EDNS0_EDE) *dns.OPT {
+// A non-zero add is appended unless ede already holds that code (an upstream
+// may itself have answered stale).
+func ednsWith(ede []dns.EDNS0_EDE, add uint16) *dns.OPT {
 	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	opt.Option = make([]dns.EDNS0, len(ede))
+	opt.Option = make([]dns.EDNS0, 0, len(ede)+1)
 	for i := range ede {
-		opt.Option[i] = &dns.EDNS0_EDE{InfoCode: ede[i].InfoCode, ExtraText: ede[i].ExtraText}
+		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: ede[i].InfoCode, ExtraText: ede[i].ExtraText})
+		if ede[i].InfoCode == add {
+			add = 0
+		}
+	}
+	if add != 0 {
+		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: add})
 	}
 	return opt
 }

@@ -42,6 +42,11 @@ type stub struct {
 	mu    sync.Mutex
 	resp  *dns.Msg
 	err   error
+	// gate, when set, holds every call until it is closed or the call's
+	// context ends: a slow or hung upstream.
+	gate chan struct{}
+	// hook, when set, runs at the start of every call.
+	hook func(*chain.Request)
 }
 
 func (s *stub) set(resp *dns.Msg, err error) {
@@ -50,9 +55,45 @@ func (s *stub) set(resp *dns.Msg, err error) {
 	s.resp, s.err = resp, err
 }
 
+// hold makes calls wait until release.
+func (s *stub) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate = make(chan struct{})
+}
+
+// release lets held and future calls through.
+func (s *stub) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+func (s *stub) setHook(hook func(*chain.Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hook = hook
+}
+
 func (s *stub) handler() chain.Handler {
-	return chain.HandlerFunc(func(_ context.Context, _ *chain.Request) (*dns.Msg, error) {
+	return chain.HandlerFunc(func(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 		s.calls.Add(1)
+		s.mu.Lock()
+		gate, hook := s.gate, s.hook
+		s.mu.Unlock()
+		if hook != nil {
+			hook(req)
+		}
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.err != nil {
@@ -61,6 +102,7 @@ func (s *stub) handler() chain.Handler {
 		if s.resp == nil {
 			return nil, nil
 		}
+		req.Outcome = chain.OutcomeForwarded // as the upstream forwarder does
 		return s.resp.Copy(), nil
 	})
 }
@@ -168,6 +210,41 @@ func (f *fixture) metric(t testing.TB, name string) float64 {
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+// edeCodes lists the EDE codes of every OPT in m's additional section.
+func edeCodes(m *dns.Msg) []uint16 {
+	var out []uint16
+	for _, r := range m.Extra {
+		opt, ok := r.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		for _, o := range opt.Option {
+			if ede, ok := o.(*dns.EDNS0_EDE); ok {
+				out = append(out, ede.InfoCode)
+			}
+		}
+	}
+	return out
+}
+
+// manualTimers replaces Cache.after: every client response timer fires once
+// fire is closed, never by itself.
+type manualTimers struct {
+	fire    chan time.Time
+	started atomic.Int64
+}
+
+func newManualTimers(c *Cache) *manualTimers {
+	m := &manualTimers{fire: make(chan time.Time)}
+	c.after = m.after
+	return m
+}
+
+func (m *manualTimers) after(time.Duration) (<-chan time.Time, func() bool) {
+	m.started.Add(1)
+	return m.fire, func() bool { return false }
 }
 
 func ttls(rrs []dns.RR) []uint32 {

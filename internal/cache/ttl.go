@@ -43,6 +43,8 @@ func classify(msg *dns.Msg) kind {
 type ttlPolicy struct {
 	min, max uint32        // seconds; max 0 means no upper clamp
 	servfail time.Duration // lifetime of failure entries, already defaulted and capped
+	staleFor time.Duration // how long data entries stay servable after expiry; 0: never
+	staleTTL uint32        // seconds; the TTL of every record in a stale answer
 }
 
 // ttlFor reports how long msg may be cached and whether it may be cached at all.

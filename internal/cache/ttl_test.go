@@ -138,14 +138,19 @@ func TestPolicyFor(t *testing.T) {
 		want    ttlPolicy
 		wantErr bool
 	}{
-		{name: "defaults", opts: Options{}, want: ttlPolicy{servfail: DefaultServfailTTL}},
-		{name: "servfail kept", opts: Options{ServfailTTL: 5 * time.Second}, want: ttlPolicy{servfail: 5 * time.Second}},
-		{name: "servfail capped", opts: Options{ServfailTTL: time.Hour}, want: ttlPolicy{servfail: MaxServfailTTL}},
-		{name: "seconds truncated", opts: Options{MinTTL: 1500 * time.Millisecond, MaxTTL: time.Hour}, want: ttlPolicy{min: 1, max: 3600, servfail: DefaultServfailTTL}},
+		{name: "defaults", opts: Options{}, want: ttlPolicy{servfail: DefaultServfailTTL, staleTTL: 30}},
+		{name: "servfail kept", opts: Options{ServfailTTL: 5 * time.Second}, want: ttlPolicy{servfail: 5 * time.Second, staleTTL: 30}},
+		{name: "servfail capped", opts: Options{ServfailTTL: time.Hour}, want: ttlPolicy{servfail: MaxServfailTTL, staleTTL: 30}},
+		{name: "seconds truncated", opts: Options{MinTTL: 1500 * time.Millisecond, MaxTTL: time.Hour}, want: ttlPolicy{min: 1, max: 3600, servfail: DefaultServfailTTL, staleTTL: 30}},
+		{name: "stale options kept", opts: Options{StaleFor: 72 * time.Hour, StaleTTL: 90500 * time.Millisecond}, want: ttlPolicy{servfail: DefaultServfailTTL, staleFor: 72 * time.Hour, staleTTL: 90}},
 		{name: "negative size", opts: Options{Size: -1}, wantErr: true},
 		{name: "negative min", opts: Options{MinTTL: -time.Second}, wantErr: true},
 		{name: "negative servfail", opts: Options{ServfailTTL: -time.Second}, wantErr: true},
 		{name: "min above max", opts: Options{MinTTL: time.Hour, MaxTTL: time.Minute}, wantErr: true},
+		{name: "negative stale for", opts: Options{StaleFor: -time.Second}, wantErr: true},
+		{name: "negative stale TTL", opts: Options{StaleTTL: -time.Second}, wantErr: true},
+		{name: "negative stale after", opts: Options{StaleAfter: -time.Second}, wantErr: true},
+		{name: "stale TTL rounding to zero", opts: Options{StaleTTL: 500 * time.Millisecond}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
