@@ -20,3 +20,33 @@ func BenchmarkForward(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForwardDoT measures one query over a pooled, pipelined DoT
+// connection to an in-process server (the handshake happens once).
+func BenchmarkForwardDoT(b *testing.B) {
+	pki := newTestPKI(b)
+	dot := startDoT(b, pki, serveDoT(answerA("192.0.2.9")))
+	f := newTestForwarderWith(b, Options{Servers: []string{dotURL("127.0.0.1", dot.port)}, Timeout: 2 * time.Second, RootCAs: pki.pool})
+	req := newRequest("bench.example.", dns.TypeA)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := serve(b, f.Forwarder, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkForwardDoH measures one query over a kept-alive HTTP/2
+// connection to an in-process DoH server.
+func BenchmarkForwardDoH(b *testing.B) {
+	pki := newTestPKI(b)
+	doh := startDoH(b, pki, answerA("192.0.2.9"), nil)
+	f := newTestForwarderWith(b, Options{Servers: []string{doh.url("127.0.0.1")}, Timeout: 2 * time.Second, RootCAs: pki.pool})
+	req := newRequest("bench.example.", dns.TypeA)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := serve(b, f.Forwarder, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

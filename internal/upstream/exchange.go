@@ -52,7 +52,7 @@ func randomID() uint16 {
 // datagrams from any other source.
 func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q query, deadline time.Time) (*dns.Msg, error) {
 	d := net.Dialer{Deadline: deadline}
-	conn, err := d.DialContext(ctx, network, u.addr)
+	conn, err := d.DialContext(ctx, network, u.dial)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
 	}

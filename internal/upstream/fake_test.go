@@ -144,6 +144,12 @@ func startDead(t testing.TB) *deadUpstream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return watchDead(t, pc)
+}
+
+// watchDead turns pc into a deadUpstream: it counts and never answers.
+func watchDead(t testing.TB, pc net.PacketConn) *deadUpstream {
+	t.Helper()
 	d := &deadUpstream{addr: pc.LocalAddr().String(), conn: pc}
 	done := make(chan struct{})
 	go func() {
@@ -241,18 +247,25 @@ type testForwarder struct {
 
 func newTestForwarder(t testing.TB, timeout time.Duration, servers ...string) *testForwarder {
 	t.Helper()
+	return newTestForwarderWith(t, Options{Servers: servers, Timeout: timeout})
+}
+
+// newTestForwarderWith fills in the registry, logger and a one-minute
+// cooldown, and closes the Forwarder's connections at the end of the test.
+func newTestForwarderWith(t testing.TB, opts Options) *testForwarder {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
-	f, err := New(Options{
-		Servers:    servers,
-		Timeout:    timeout,
-		Cooldown:   time.Minute,
-		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
-		Registerer: reg,
-	})
+	opts.Registerer = reg
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	if opts.Cooldown == 0 {
+		opts.Cooldown = time.Minute
+	}
+	f, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { _ = f.Close() })
 	clock := newFakeClock()
 	f.now = clock.Now
 	return &testForwarder{Forwarder: f, reg: reg, clock: clock, logs: logs}

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,7 @@ type Forwarder struct {
 
 // New validates opts and returns a Forwarder.
 func New(opts Options) (*Forwarder, error) {
-	addrs, err := parseServers(opts.Servers)
+	servers, err := parseServers(opts.Servers)
 	if err != nil {
 		return nil, err
 	}
@@ -78,14 +79,51 @@ func New(opts Options) (*Forwarder, error) {
 			return &b
 		}},
 	}
-	for _, ap := range addrs {
-		u := &upstream{addr: ap.String(), ip: ap.Addr().Unmap(), m: m.forUpstream(ap.String())}
+	for _, srv := range servers {
+		u := newUpstream(srv, opts.RootCAs, m)
 		if err := registerUp(reg, u.addr, func() bool { return !u.down(f.now()) }); err != nil {
 			return nil, err
 		}
 		f.upstreams = append(f.upstreams, u)
 	}
 	return f, nil
+}
+
+// newUpstream sets up srv's transport; encrypted ones get their reusable
+// connections here, opened on first use.
+func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
+	u := &upstream{
+		addr: srv.Raw,
+		dial: srv.Addr.String(),
+		ip:   srv.Addr.Addr().Unmap(),
+		tr:   srv.Transport,
+		m:    m.forUpstream(srv),
+	}
+	switch srv.Transport {
+	case TransportTLS:
+		// ALPN "dot" is the IANA-registered ID of DoT; servers without
+		// ALPN ignore it.
+		u.dot = newDoTPool(srv, tlsConfig(srv, roots, "dot"), &u.m)
+	case TransportHTTPS:
+		u.doh = newDoHClient(srv, roots, &u.m)
+	}
+	return u
+}
+
+// Close closes the connections of encrypted upstreams; later queries to
+// them fail with net.ErrClosed, and DoT queries still running fail too
+// (DoH requests in flight finish). Plain upstreams are unaffected. Call it
+// on shutdown, after the listeners stopped.
+func (f *Forwarder) Close() error {
+	for _, u := range f.upstreams {
+		if u.dot != nil {
+			u.dot.close()
+		}
+		if u.doh != nil {
+			u.doh.close()
+		}
+	}
+	return nil
 }
 
 // Ready reports whether the Forwarder can be expected to answer: true when at

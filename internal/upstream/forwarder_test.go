@@ -627,6 +627,9 @@ func TestNew(t *testing.T) {
 		{name: "duplicate", opts: Options{Servers: []string{"192.0.2.1:53", "192.0.2.1:53"}, Timeout: time.Second}, fail: true},
 		{name: "zero timeout", opts: Options{Servers: []string{"192.0.2.1:53"}}, fail: true},
 		{name: "negative cooldown", opts: Options{Servers: []string{"192.0.2.1:53"}, Timeout: time.Second, Cooldown: -1}, fail: true},
+		{name: "same server spelled twice", opts: Options{Servers: []string{"192.0.2.1:53", "udp://192.0.2.1"}, Timeout: time.Second}, fail: true},
+		{name: "tls name without bootstrap IP", opts: Options{Servers: []string{"tls://dns.example"}, Timeout: time.Second}, fail: true},
+		{name: "every transport", opts: Options{Servers: []string{"192.0.2.1:53", "tcp://192.0.2.1", "tls://192.0.2.1#dns.example", "https://dns.example/dns-query#192.0.2.1"}, Timeout: time.Second}},
 		{name: "IPv4 and IPv6", opts: Options{Servers: []string{"192.0.2.1:53", "[2001:db8::1]:53", "[fe80::1%eth0]:53"}, Timeout: time.Second}},
 	}
 	for _, tt := range tests {
@@ -637,6 +640,9 @@ func TestNew(t *testing.T) {
 			}
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("New() error = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil {
+				t.Cleanup(func() { _ = f.Close() })
 			}
 			if err == nil && f.cooldown != DefaultCooldown {
 				t.Errorf("cooldown = %v, want the default %v", f.cooldown, DefaultCooldown)

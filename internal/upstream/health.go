@@ -6,10 +6,14 @@ import (
 	"time"
 )
 
-// upstream is one configured resolver and its health.
+// upstream is one configured resolver, its transport and its health.
 type upstream struct {
-	addr string // as dialled and as the metrics label
-	ip   netip.Addr
+	addr string     // as configured: the metrics label and the name in logs
+	dial string     // IP:port dialled
+	ip   netip.Addr // for loop detection
+	tr   Transport
+	dot  *dotPool   // TransportTLS only
+	doh  *dohClient // TransportHTTPS only
 	// downUntil is the end of the cooldown in unix nanoseconds of
 	// Forwarder.now; 0 when the upstream is healthy or untested.
 	downUntil atomic.Int64

@@ -12,6 +12,8 @@ const (
 	kindNetwork      = "network"
 	kindRcode        = "rcode"
 	kindTruncatedTCP = "truncated_tcp_failed"
+	kindTLS          = "tls"
+	kindHTTP         = "http"
 )
 
 // metrics holds the vectors; the per-upstream children live in upstreamMetrics
@@ -20,6 +22,7 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	errors     *prometheus.CounterVec
 	mismatched *prometheus.CounterVec
+	dials      *prometheus.CounterVec
 	loops      prometheus.Counter
 }
 
@@ -29,7 +32,12 @@ type upstreamMetrics struct {
 	network      prometheus.Counter
 	rcode        prometheus.Counter
 	truncatedTCP prometheus.Counter
+	tls          prometheus.Counter
+	http         prometheus.Counter
 	mismatched   prometheus.Counter
+	// dials counts new connections of DoT and DoH upstreams; a discarding
+	// counter for the others, which dial per query anyway.
+	dials prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,18 +49,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dijk_upstream_errors_total",
-			Help: "Failed upstream attempts by kind (timeout, network, rcode, truncated_tcp_failed).",
+			Help: "Failed upstream attempts by kind (timeout, network, rcode, truncated_tcp_failed, tls, http).",
 		}, []string{"upstream", "kind"}),
 		mismatched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dijk_upstream_mismatched_total",
 			Help: "Upstream answers ignored because their ID or question did not match the query, or they did not parse.",
+		}, []string{"upstream"}),
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dijk_upstream_connections_total",
+			Help: "Connections opened to DoT and DoH upstreams; reuse keeps it far below the query count.",
 		}, []string{"upstream"}),
 		loops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dijk_upstream_loops_total",
 			Help: "Queries refused because an upstream sent back a query we were forwarding.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.errors, m.mismatched, m.loops} {
+	for _, c := range []prometheus.Collector{m.duration, m.errors, m.mismatched, m.dials, m.loops} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
 		}
@@ -61,16 +73,36 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // forUpstream creates the children up front, so every series exists (at 0)
-// from the start.
-func (m *metrics) forUpstream(addr string) upstreamMetrics {
-	return upstreamMetrics{
-		duration:     m.duration.WithLabelValues(addr),
-		timeout:      m.errors.WithLabelValues(addr, kindTimeout),
-		network:      m.errors.WithLabelValues(addr, kindNetwork),
-		rcode:        m.errors.WithLabelValues(addr, kindRcode),
-		truncatedTCP: m.errors.WithLabelValues(addr, kindTruncatedTCP),
-		mismatched:   m.mismatched.WithLabelValues(addr),
+// from the start. Series that cannot happen on srv's transport are left out.
+func (m *metrics) forUpstream(srv Server) upstreamMetrics {
+	label := srv.Raw
+	um := upstreamMetrics{
+		duration:     m.duration.WithLabelValues(label),
+		timeout:      m.errors.WithLabelValues(label, kindTimeout),
+		network:      m.errors.WithLabelValues(label, kindNetwork),
+		rcode:        m.errors.WithLabelValues(label, kindRcode),
+		truncatedTCP: discard(),
+		tls:          discard(),
+		http:         discard(),
+		mismatched:   m.mismatched.WithLabelValues(label),
+		dials:        discard(),
 	}
+	switch srv.Transport {
+	case TransportUDP:
+		um.truncatedTCP = m.errors.WithLabelValues(label, kindTruncatedTCP)
+	case TransportHTTPS:
+		um.http = m.errors.WithLabelValues(label, kindHTTP)
+		fallthrough
+	case TransportTLS:
+		um.tls = m.errors.WithLabelValues(label, kindTLS)
+		um.dials = m.dials.WithLabelValues(label)
+	}
+	return um
+}
+
+// discard is a counter registered nowhere.
+func discard() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
 }
 
 // registerUp exports the health of one upstream. A GaugeFunc reads the

@@ -1,10 +1,9 @@
 package upstream
 
 import (
+	"crypto/x509"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,45 +14,26 @@ const DefaultCooldown = 15 * time.Second
 
 // Options configures a Forwarder.
 type Options struct {
-	// Servers are the upstreams as "host:port" IP literals (IPv6 as
-	// [addr]:port), tried in this order. At least one is required.
+	// Servers are the upstreams, tried in this order; see ParseServer for
+	// the syntax ("IP:port", "tls://IP#name", "https://name/path#IP", ...).
+	// At least one is required.
 	Servers []string
+	// RootCAs verifies the certificates of tls:// and https:// upstreams;
+	// nil means the system roots. Verification is always on: there is no
+	// option to skip it and no fallback to cleartext (RFC 8310 strict).
+	RootCAs *x509.CertPool
 	// Timeout is the whole per-query budget, shared by all attempts. It must
 	// be positive.
 	Timeout time.Duration
-	// Cooldown is how long an upstream that timed out (or had a network
-	// error) is skipped before it is probed again. Zero means DefaultCooldown.
+	// Cooldown is how long an upstream that failed (timeout, network, TLS
+	// or HTTP error; not an error rcode) is skipped before it is probed
+	// again. Zero means DefaultCooldown.
 	Cooldown time.Duration
 	// Logger receives state changes (upstream down/up, loops). Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics. Nil means they are kept
 	// but not exported.
 	Registerer prometheus.Registerer
-}
-
-// parseServers validates the server list and returns the parsed addresses.
-func parseServers(servers []string) ([]netip.AddrPort, error) {
-	if len(servers) == 0 {
-		return nil, ErrNoUpstream
-	}
-	addrs := make([]netip.AddrPort, 0, len(servers))
-	seen := make(map[netip.AddrPort]bool, len(servers))
-	for _, s := range servers {
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return nil, fmt.Errorf("upstream: server %q is not an IP:port: %w", s, err)
-		}
-		if ap.Port() == 0 {
-			return nil, fmt.Errorf("upstream: server %q: port 0", s)
-		}
-		if seen[ap] {
-			// Duplicates would collide in the per-upstream metrics.
-			return nil, fmt.Errorf("upstream: server %q listed twice", s)
-		}
-		seen[ap] = true
-		addrs = append(addrs, ap)
-	}
-	return addrs, nil
 }
 
 func (o Options) cooldown() (time.Duration, error) {

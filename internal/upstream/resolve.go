@@ -60,18 +60,19 @@ func failedRcode(rcode int) bool {
 	return rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused || rcode == dns.RcodeNotImplemented
 }
 
-// attempt asks u once over UDP, and again over TCP if the UDP answer was
-// truncated. Timeouts and network errors put u in cooldown.
+// attempt asks u once over its transport; over UDP, it asks again over
+// TCP if the answer was truncated. Failures other than an error rcode put u
+// in cooldown.
 func (f *Forwarder) attempt(ctx context.Context, u *upstream, q query, deadline time.Time) (*dns.Msg, error) {
 	start := time.Now()
-	resp, err := f.exchange(ctx, u, "udp", q, deadline)
+	resp, err := f.send(ctx, u, q, deadline)
 	if err != nil {
-		f.countFailure(u, err)
+		countFailure(u, err)
 		f.markDown(u, err)
 		return nil, err
 	}
 	f.markUp(u)
-	if resp.Truncated {
+	if resp.Truncated && u.tr == TransportUDP {
 		// u is reachable (it answered over UDP), so a failed TCP retry is
 		// counted but does not put u in cooldown.
 		resp, err = f.exchange(ctx, u, "tcp", q, deadline)
@@ -84,10 +85,30 @@ func (f *Forwarder) attempt(ctx context.Context, u *upstream, q query, deadline 
 	return resp, nil
 }
 
-func (f *Forwarder) countFailure(u *upstream, err error) {
-	if isTimeout(err) {
+// send makes one exchange with u over its transport. Encrypted transports
+// fail closed: an error never leads to a cleartext retry (RFC 8310 §5).
+func (f *Forwarder) send(ctx context.Context, u *upstream, q query, deadline time.Time) (*dns.Msg, error) {
+	switch u.tr {
+	case TransportTCP:
+		return f.exchange(ctx, u, "tcp", q, deadline)
+	case TransportTLS:
+		return u.dot.exchange(ctx, q, deadline)
+	case TransportHTTPS:
+		return u.doh.exchange(ctx, q, deadline)
+	}
+	return f.exchange(ctx, u, "udp", q, deadline)
+}
+
+// countFailure counts a failed attempt under its kind.
+func countFailure(u *upstream, err error) {
+	switch {
+	case isTimeout(err):
 		u.m.timeout.Inc()
-	} else {
+	case isTLSError(err):
+		u.m.tls.Inc()
+	case errors.Is(err, errBadDoHAnswer):
+		u.m.http.Inc()
+	default:
 		u.m.network.Inc()
 	}
 }
