@@ -80,7 +80,9 @@ type instance struct {
 	dns      *server.Server
 	http     *httpapi.Server
 	hits     *hitlog.Logger
-	hitsSink io.Closer
+	hitsSink io.Closer // the log files of hits and queries
+	// queries logs every answered query; nil when log.queries is off.
+	queries  *hitlog.Logger
 	lists    *lists.Manager
 	policy   *policy.Policy
 	registry *prometheus.Registry
@@ -184,25 +186,65 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 }
 
 func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
-	if cfg.Log.Hits == "off" {
-		return nil
+	lc := cfg.Log
+	if lc.Hits == "stdout" && lc.Queries == "stdout" {
+		stdout = hitlog.Locked(stdout) // two loggers, one stdout: no torn lines
 	}
-	var sink io.Writer = stdout
-	if cfg.Log.Hits != "stdout" {
-		f, err := hitlog.Open(cfg.Log.Hits)
-		if err != nil {
-			return err
+	var files []io.Closer
+	defer func() { inst.hitsSink = hitlog.CloseAll(files...) }() // shutdown closes them, even after a failure here
+	open := func(target string) (io.Writer, error) {
+		switch target {
+		case "off":
+			return nil, nil
+		case "stdout":
+			return stdout, nil
 		}
-		inst.hitsSink, sink = f, f
+		f, err := hitlog.OpenFile(target, int64(lc.HitsMaxSize), lc.HitsRetain)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	clientIP, err := hitlog.ParseClientIP(lc.ClientIP)
+	if err != nil {
+		return fmt.Errorf("log.client_ip: %w", err)
 	}
 	host, _ := os.Hostname()
-	hits, err := hitlog.New(hitlog.Options{
-		Writer: sink, Observer: host, Version: version, Logger: inst.log, Registerer: inst.registry,
-	})
+	base := hitlog.Options{
+		Observer: host, Version: version, ClientIP: clientIP, ClientIPKey: []byte(lc.ClientIPKey),
+		Logger: inst.log, Registerer: inst.registry,
+	}
+
+	hitsOut, err := open(lc.Hits)
 	if err != nil {
 		return err
 	}
-	inst.hits = hits
+	opts := base
+	opts.Writer = hitsOut
+	if s := lc.Syslog; s.Address != "" {
+		opts.Syslog = &hitlog.SyslogOptions{
+			Address: s.Address, Transport: s.Transport, CAFile: s.CAFile, ServerName: s.ServerName,
+			Facility: s.Facility, AppName: s.AppName,
+		}
+	}
+	if opts.Writer != nil || opts.Syslog != nil {
+		if inst.hits, err = hitlog.New(opts); err != nil {
+			return fmt.Errorf("hit log: %w", err)
+		}
+	}
+
+	// The query log goes to its own target only: every query through syslog
+	// would swamp a collector sized for blocks.
+	queriesOut, err := open(lc.Queries)
+	if err != nil || queriesOut == nil {
+		return err
+	}
+	opts = base
+	opts.Writer, opts.Dataset = queriesOut, hitlog.DatasetQueries
+	if inst.queries, err = hitlog.New(opts); err != nil {
+		return fmt.Errorf("query log: %w", err)
+	}
 	return nil
 }
 
@@ -227,6 +269,9 @@ func (inst *instance) shutdown(ctx context.Context) error {
 	}
 	if inst.hits != nil {
 		inst.hits.Close()
+	}
+	if inst.queries != nil {
+		inst.queries.Close()
 	}
 	if inst.hitsSink != nil {
 		errs = append(errs, inst.hitsSink.Close())

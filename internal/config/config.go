@@ -91,7 +91,58 @@ type Log struct {
 	// Hits is where block events go as JSON lines: "stdout", "off" or a
 	// file path.
 	Hits string `mapstructure:"hits"`
+	// HitsMaxSize is the size at which a log file (log.hits or
+	// log.queries) is rotated; 0 never rotates.
+	HitsMaxSize ByteSize `mapstructure:"hits_max_size"`
+	// HitsRetain is how many rotated files are kept per log file.
+	HitsRetain int `mapstructure:"hits_retain"`
+	// Queries is where every answered query goes as a JSON line: "off",
+	// "stdout" or a file path.
+	Queries string `mapstructure:"queries"`
+	// ClientIP is how client addresses are logged: "full", "truncate"
+	// (IPv4 /24, IPv6 /56) or "hash" (keyed by ClientIPKey).
+	ClientIP string `mapstructure:"client_ip"`
+	// ClientIPKey is the HMAC key for ClientIP "hash".
+	ClientIPKey Secret `mapstructure:"client_ip_key"`
+	// Syslog sends the log lines to a syslog collector as well.
+	Syslog Syslog `mapstructure:"syslog"`
 }
+
+// Syslog holds the syslog sink settings.
+type Syslog struct {
+	// Address is the collector's host:port; "" disables syslog.
+	Address string `mapstructure:"address"`
+	// Transport is "udp", "tcp" or "tls".
+	Transport string `mapstructure:"transport"`
+	// CAFile is a PEM file of CAs for the collector's certificate (tls);
+	// "" means the system roots.
+	CAFile string `mapstructure:"ca_file"`
+	// ServerName is the name in the collector's certificate (tls); ""
+	// means the host of Address.
+	ServerName string `mapstructure:"server_name"`
+	// Facility is a syslog facility name, e.g. "local0".
+	Facility string `mapstructure:"facility"`
+	// AppName is the APP-NAME of every message.
+	AppName string `mapstructure:"app_name"`
+}
+
+// Secret is a configuration value that must not appear in output: it
+// prints as "[redacted]" when set.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// MarshalText keeps JSON and text encoders, slog's included, from printing
+// the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // configFlag names the flag that selects the configuration file.
 const configFlag = "config"
@@ -135,6 +186,17 @@ func keys() []keyInfo {
 		{"cache.max_ttl", kindDuration, "cap for cached TTLs (0: no cap)"},
 		{"log.level", kindString, "log level: debug, info, warn or error"},
 		{"log.hits", kindString, "where block events go: stdout, off or a file path"},
+		{"log.hits_max_size", kindString, `size at which log files rotate, e.g. "100MB", "1GiB" (0: never)`},
+		{"log.hits_retain", kindInt, "rotated log files kept"},
+		{"log.queries", kindString, "where every answered query goes: off, stdout or a file path"},
+		{"log.client_ip", kindString, "client addresses in logs: full, truncate or hash"},
+		{"log.client_ip_key", kindString, "HMAC key for client_ip hash, at least 16 bytes (prefer the environment variable)"},
+		{"log.syslog.address", kindString, `syslog collector host:port ("" disables syslog)`},
+		{"log.syslog.transport", kindString, "syslog transport: udp, tcp or tls"},
+		{"log.syslog.ca_file", kindString, "PEM CA file for the collector's certificate (tls; default: system roots)"},
+		{"log.syslog.server_name", kindString, "name in the collector's certificate (tls; default: host of the address)"},
+		{"log.syslog.facility", kindString, "syslog facility, e.g. local0"},
+		{"log.syslog.app_name", kindString, "syslog APP-NAME"},
 	}
 }
 

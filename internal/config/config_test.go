@@ -44,8 +44,17 @@ func defaultConfig() *Config {
 			MaxTTL: 24 * time.Hour,
 		},
 		Log: Log{
-			Level: slog.LevelInfo,
-			Hits:  "stdout",
+			Level:       slog.LevelInfo,
+			Hits:        "stdout",
+			HitsMaxSize: 100_000_000,
+			HitsRetain:  10,
+			Queries:     "off",
+			ClientIP:    "full",
+			Syslog: Syslog{
+				Transport: "udp",
+				Facility:  "local0",
+				AppName:   "dijk",
+			},
 		},
 	}
 }

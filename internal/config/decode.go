@@ -30,6 +30,7 @@ func decodeHook() mapstructure.DecodeHookFunc {
 		listHook,
 		addrHook,
 		levelHook,
+		byteSizeHook,
 	)
 }
 

@@ -26,6 +26,8 @@ func FuzzLoadYAML(f *testing.F) {
 		"log:\n  level: [debug]\n  hits: ~\n",
 		"? [a, b]\n: c\n",
 		"1: 2\ncache:\n  3: 4\n",
+		"log:\n  hits_max_size: 1e300\n  hits_retain: 0\n  client_ip: hash\n",
+		"log:\n  hits_max_size: 9999999999TiB\n  syslog:\n    address: \"[::1]:514\"\n    facility: [local0]\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

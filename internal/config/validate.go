@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +160,109 @@ func (c *Config) problems() []error {
 	if strings.TrimSpace(c.Log.Hits) == "" {
 		add("log.hits", "empty; want stdout, off or a file path")
 	}
+	switch m := c.Log.HitsMaxSize; {
+	case m < 0:
+		add("log.hits_max_size", "%d is negative; 0 never rotates", int64(m))
+	case m > 0 && m < minRotateSize:
+		add("log.hits_max_size", "%s is below %s; write a unit, e.g. \"100MB\" (0 never rotates)", m, ByteSize(minRotateSize))
+	}
+	if r := c.Log.HitsRetain; r < 1 || r > maxRetain {
+		add("log.hits_retain", "%d is not from 1 to %d (rotated files kept; to keep one file only, set log.hits_max_size: 0)", r, maxRetain)
+	}
+	switch q := strings.TrimSpace(c.Log.Queries); {
+	case q == "":
+		add("log.queries", "empty; want off, stdout or a file path")
+	case q != "off" && q != "stdout" && c.Log.Hits != "off" && c.Log.Hits != "stdout" &&
+		filepath.Clean(q) == filepath.Clean(c.Log.Hits):
+		// Two writers rotating one file would rename it from under each other.
+		add("log.queries", "%q is also log.hits; give the query log a file of its own", q)
+	}
+	switch c.Log.ClientIP {
+	case "full", "truncate":
+		if c.Log.ClientIPKey != "" {
+			// Refused rather than ignored: whoever set a key meant to hash,
+			// and full addresses would be logged instead.
+			add("log.client_ip_key", "is set but log.client_ip is %q; set log.client_ip: hash to use it, or remove the key", c.Log.ClientIP)
+		}
+	case "hash":
+		if n := len(c.Log.ClientIPKey); n < minClientIPKey {
+			// The message never quotes the key.
+			add("log.client_ip_key", "%d bytes; log.client_ip hash needs a secret key of at least %d bytes, e.g. from `openssl rand -hex 16` (prefer the environment variable DIJK_LOG_CLIENT_IP_KEY)", n, minClientIPKey)
+		}
+	default:
+		add("log.client_ip", "%q is not one of full, truncate, hash", c.Log.ClientIP)
+	}
+	p = append(p, c.Log.Syslog.problems()...)
 	return p
+}
+
+// Log bounds checked by Validate.
+const (
+	// minRotateSize catches a size written without a unit: "100" is 100
+	// bytes, which would rotate on every line.
+	minRotateSize = 1_000_000
+	// maxRetain bounds the renames done at each rotation.
+	maxRetain = 1000
+	// minClientIPKey matches hitlog.MinClientIPKey: shorter keys could be
+	// brute-forced over the small space of internal addresses.
+	minClientIPKey = 16
+	// Header field limits of RFC 5424 section 6.
+	maxSyslogAppName = 48
+)
+
+// problems lists the invalid log.syslog values.
+func (s Syslog) problems() []error {
+	var p []error
+	add := func(key, format string, args ...any) {
+		p = append(p, &keyError{key: key, msg: fmt.Sprintf(format, args...)})
+	}
+	if s.Address != "" {
+		host, port, err := splitHostPort(s.Address)
+		switch {
+		case err != nil:
+			add("log.syslog.address", "%s (\"\" disables syslog)", err)
+		case host == "":
+			add("log.syslog.address", "%q: the host is missing; want host:port, e.g. \"siem.example.gov:6514\"", s.Address)
+		default:
+			if _, err := parsePort(s.Address, port); err != nil {
+				add("log.syslog.address", "%s", err)
+			}
+		}
+	}
+	switch s.Transport {
+	case "udp", "tcp":
+		if s.CAFile != "" {
+			add("log.syslog.ca_file", "is set but log.syslog.transport is %q; it applies to tls only", s.Transport)
+		}
+		if s.ServerName != "" {
+			add("log.syslog.server_name", "is set but log.syslog.transport is %q; it applies to tls only", s.Transport)
+		}
+	case "tls":
+	default:
+		add("log.syslog.transport", "%q is not one of udp, tcp, tls", s.Transport)
+	}
+	if !slices.Contains(syslogFacilities(), strings.ToLower(s.Facility)) {
+		add("log.syslog.facility", "%q is not one of %s", s.Facility, strings.Join(syslogFacilities(), ", "))
+	}
+	switch {
+	case s.AppName == "":
+		add("log.syslog.app_name", "empty; want a name such as \"dijk\"")
+	case len(s.AppName) > maxSyslogAppName:
+		add("log.syslog.app_name", "%q is longer than %d bytes (RFC 5424)", s.AppName, maxSyslogAppName)
+	case strings.IndexFunc(s.AppName, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		add("log.syslog.app_name", "%q must be printable ASCII without spaces (RFC 5424)", s.AppName)
+	}
+	return p
+}
+
+// syslogFacilities are the facility names hitlog.ParseFacility accepts, in
+// code order (RFC 5424 section 6.2.1, named as in syslog.h).
+func syslogFacilities() []string {
+	return []string{
+		"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+		"uucp", "cron", "authpriv", "ftp", "ntp", "audit", "alert", "clock",
+		"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+	}
 }
 
 // forwardsToSelf reports whether queries sent to up would reach the listener

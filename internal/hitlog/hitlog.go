@@ -1,13 +1,17 @@
-// Package hitlog writes one JSON line per blocked query for the SOC. Field
-// names follow the Elastic Common Schema (nested objects), so a SIEM ingests
-// the lines without a mapping. Logging never blocks the query path: events go
-// through a bounded queue, and when the sink is too slow lines are dropped
-// and counted.
+// Package hitlog writes one JSON line per blocked query for the SOC, and
+// optionally one per answered query. Field names follow the Elastic Common
+// Schema (nested objects), so a SIEM ingests the lines without a mapping.
+// Logging never blocks the query path: events go through a bounded queue to
+// an encoder, which hands each line to every sink (a file or stdout, and
+// syslog) through a bounded queue of the sink's own; a full queue drops the
+// line and counts it, so one slow sink stalls neither the queries nor the
+// other sinks.
 package hitlog
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,8 +27,9 @@ import (
 // ecsVersion is the Elastic Common Schema version the field names follow.
 const ecsVersion = "8.11.0"
 
-// Event is one blocked query, as the policy handler saw it. It holds no
-// pointers to per-query data, so queuing it costs no allocation.
+// Event is one query, as the policy handler (hits) or the server (query
+// log) saw it. It holds no pointers to per-query data, so queuing it costs
+// no allocation.
 type Event struct {
 	Time      time.Time
 	Client    netip.AddrPort
@@ -33,7 +38,7 @@ type Event struct {
 	Name      string // lower-cased query name, with or without the trailing dot
 	Type      string // query type mnemonic (A, AAAA, HTTPS, TYPE65534 ...)
 	Class     string
-	Rule      string // the list entry that matched
+	Rule      string // the list entry that matched; "" when none did
 	Exact     bool   // the entry matches its name only
 	Source    string // the list the entry came from (builtin:deepseek, a path)
 	Line      int    // the entry's line in that list
@@ -44,6 +49,10 @@ type Event struct {
 	Kind        string
 	Group       string // policy group of the client; "" is the default group
 	ListVersion string // content version of the list that matched
+	// Outcome is how the query was answered, for the query log (the hit log
+	// ignores it): OutcomeForwarded, OutcomeCached, OutcomeBlocked,
+	// OutcomeError, or another name of the server's outcomes.
+	Outcome string
 }
 
 // Event kinds.
@@ -52,39 +61,92 @@ const (
 	KindBypass = "bypass"
 )
 
+// Query outcomes, as they appear in the query log's event.action.
+const (
+	OutcomeForwarded = "forwarded"
+	OutcomeCached    = "cached"
+	OutcomeBlocked   = "blocked"
+	OutcomeRefused   = "refused"
+	OutcomeError     = "error"
+)
+
+// Dataset says what a Logger records.
+type Dataset int
+
+const (
+	// DatasetHits is one line per blocked query: event.dataset dijk.hits,
+	// metrics dijk_hitlog_*.
+	DatasetHits Dataset = iota
+	// DatasetQueries is one line per answered query: event.dataset
+	// dijk.queries, metrics dijk_querylog_*.
+	DatasetQueries
+)
+
 // Options configures a Logger.
 type Options struct {
-	// Writer receives the JSON lines. Nil discards them.
+	// Writer receives the JSON lines: stdout, a *RotatingFile, any writer.
+	// Each Write holds whole lines only. Nil with no Syslog discards them.
 	Writer io.Writer
-	// Queue is how many events may wait for the writer before new ones are
-	// dropped. Zero means 8192.
+	// Syslog, if not nil, sends every line to a syslog collector as well.
+	Syslog *SyslogOptions
+	// Queue is how many events may wait for the encoder, and how many lines
+	// for each sink, before new ones are dropped. Zero means 8192.
 	Queue int
-	// Observer names this Dijk instance in every line (observer.hostname).
+	// Observer names this Dijk instance in every line (observer.hostname)
+	// and in the syslog HOSTNAME field.
 	Observer string
 	// Version is Dijk's version (observer.version).
-	Version    string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Version string
+	// Dataset selects the hit log (the zero value) or the query log.
+	Dataset Dataset
+	// ClientIP says how client.ip is written; with ClientIPHash,
+	// ClientIPKey is the HMAC key (at least MinClientIPKey bytes).
+	ClientIP    ClientIP
+	ClientIPKey []byte
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
-// Logger queues events and writes them from one goroutine.
+// Logger queues events, encodes each once, and fans the line out to its
+// sinks, each written from a goroutine of its own.
 type Logger struct {
+	dataset  Dataset
+	name     string // "hit log" or "query log", for the service log
 	queue    chan Event
-	sink     io.Writer
-	out      *bufio.Writer
+	sinks    []*runner
 	observer observer
+	anon     *anonymizer
 	log      *slog.Logger
-	done     chan struct{}
-	close    sync.Once
+	// quit tells the encoder to drain the queue and stop. The queue itself
+	// is never closed, so a Log racing with Close cannot panic.
+	quit  chan struct{}
+	done  chan struct{}
+	close sync.Once
 
+	counters
+}
+
+// counters are a Logger's metrics, shared with its sinks. Each sums over
+// all sinks: a line written to the file and to syslog counts twice.
+type counters struct {
 	written, dropped, writeErrors prometheus.Counter
 }
 
-// New starts the writer goroutine; Close stops it after writing what is queued.
+// New starts the encoder and sink goroutines; Close stops them after
+// writing what is queued. A syslog sink connects in the background: an
+// unreachable collector does not fail New, its lines are dropped and
+// counted until it answers.
 func New(opts Options) (*Logger, error) {
-	if opts.Writer == nil {
-		opts.Writer = io.Discard
+	l, sinks, err := newLogger(opts)
+	if err != nil {
+		return nil, err
 	}
+	l.start(sinks, cap(l.queue))
+	return l, nil
+}
+
+// newLogger builds a Logger and its sinks without starting them.
+func newLogger(opts Options) (*Logger, []sink, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = 8192
 	}
@@ -94,33 +156,70 @@ func New(opts Options) (*Logger, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
+	anon, err := newAnonymizer(opts.ClientIP, opts.ClientIPKey)
+	if err != nil {
+		return nil, nil, err
+	}
 	l := &Logger{
+		dataset:  opts.Dataset,
+		name:     "hit log",
 		queue:    make(chan Event, opts.Queue),
-		sink:     opts.Writer,
-		out:      bufio.NewWriterSize(opts.Writer, 64<<10),
 		observer: observer{Product: "dijk", Type: "dns", Hostname: opts.Observer, Version: opts.Version},
+		anon:     anon,
 		log:      opts.Logger,
+		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	subsystem, what := "hitlog", "Hit-log"
+	if opts.Dataset == DatasetQueries {
+		l.name, subsystem, what = "query log", "querylog", "Query-log"
+	}
+	l.counters = counters{
 		written: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "dijk", Subsystem: "hitlog", Name: "lines_total",
-			Help: "Hit-log lines written.",
+			Namespace: "dijk", Subsystem: subsystem, Name: "lines_total",
+			Help: what + " lines written, summed over sinks.",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "dijk", Subsystem: "hitlog", Name: "dropped_total",
-			Help: "Hit-log lines dropped because the sink could not keep up.",
+			Namespace: "dijk", Subsystem: subsystem, Name: "dropped_total",
+			Help: what + " lines dropped because a sink could not keep up or was disconnected.",
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "dijk", Subsystem: "hitlog", Name: "write_errors_total",
-			Help: "Hit-log lines that failed to write to the sink.",
+			Namespace: "dijk", Subsystem: subsystem, Name: "write_errors_total",
+			Help: what + " lines that failed to write to a sink.",
 		}),
+	}
+
+	var sinks []sink
+	if opts.Writer != nil || opts.Syslog == nil {
+		w := opts.Writer
+		if w == nil {
+			w = io.Discard
+		}
+		sinks = append(sinks, &writerSink{w: w, m: &l.counters, log: l.log, name: l.name})
+	}
+	if opts.Syslog != nil {
+		s, err := newSyslogSink(*opts.Syslog, opts.Observer, l.msgID(), &l.counters, l.log, l.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		sinks = append(sinks, s)
 	}
 	for _, c := range []prometheus.Collector{l.written, l.dropped, l.writeErrors} {
 		if err := opts.Registerer.Register(c); err != nil {
-			return nil, fmt.Errorf("register hitlog metrics: %w", err)
+			return nil, nil, fmt.Errorf("register %s metrics: %w", subsystem, err)
 		}
 	}
+	return l, sinks, nil
+}
+
+// start launches one goroutine per sink and the encoder.
+func (l *Logger) start(sinks []sink, queue int) {
+	for _, s := range sinks {
+		r := &runner{sink: s, queue: make(chan entry, queue), done: make(chan struct{})}
+		l.sinks = append(l.sinks, r)
+		go r.run()
+	}
 	go l.run()
-	return l, nil
 }
 
 // Log queues e without ever blocking; a full queue drops it.
@@ -132,53 +231,102 @@ func (l *Logger) Log(e Event) {
 	}
 }
 
-// Close writes the queued events, flushes, and stops the writer. Events
-// logged after Close are dropped.
+// Close writes the queued events to every sink, flushes, and stops. Events
+// logged after Close are dropped; closing twice is harmless. It does not
+// close Options.Writer, which belongs to the caller.
 func (l *Logger) Close() {
-	l.close.Do(func() { close(l.queue) })
+	l.close.Do(func() { close(l.quit) })
 	<-l.done
 }
 
+// run encodes each event once and offers the line to every sink.
 func (l *Logger) run() {
 	defer close(l.done)
-	enc := json.NewEncoder(l.out)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	for e := range l.queue {
-		l.write(enc, e)
-		// Flush when the queue is drained, so lines appear promptly under light
-		// load and are batched under heavy load.
-		if len(l.queue) == 0 {
-			l.flush()
+	handle := func(e Event) {
+		buf.Reset()
+		if err := enc.Encode(l.record(e)); err != nil {
+			l.writeErrors.Add(float64(len(l.sinks)))
+			return
+		}
+		// One copy shared read-only by all sinks.
+		ent := entry{time: e.Time, severity: l.severity(e), line: bytes.Clone(buf.Bytes())}
+		for _, r := range l.sinks {
+			select {
+			case r.queue <- ent:
+			default:
+				l.dropped.Inc()
+			}
 		}
 	}
-	l.flush()
+	defer func() {
+		for _, r := range l.sinks {
+			close(r.queue)
+		}
+		for _, r := range l.sinks {
+			<-r.done
+		}
+	}()
+	for {
+		select {
+		case e := <-l.queue:
+			handle(e)
+		case <-l.quit:
+			for {
+				select {
+				case e := <-l.queue:
+					handle(e)
+				default:
+					return
+				}
+			}
+		}
+	}
 }
 
-func (l *Logger) write(enc *json.Encoder, e Event) {
-	if err := enc.Encode(l.record(e)); err != nil {
-		l.writeErrors.Inc()
-		return
+// Syslog severities (RFC 5424 section 6.2.1).
+const (
+	severityWarning = 4
+	severityNotice  = 5
+	severityInfo    = 6
+)
+
+// severity ranks a line for syslog: blocks are notices, bypass attempts
+// and failed answers warnings, and ordinary answered queries information.
+func (l *Logger) severity(e Event) int {
+	if e.Kind == KindBypass {
+		return severityWarning
 	}
-	l.written.Inc()
+	if l.dataset == DatasetHits {
+		return severityNotice
+	}
+	switch e.Outcome {
+	case OutcomeBlocked, OutcomeRefused:
+		return severityNotice
+	case OutcomeError:
+		return severityWarning
+	}
+	return severityInfo
 }
 
-func (l *Logger) flush() {
-	if err := l.out.Flush(); err != nil {
-		l.writeErrors.Inc()
-		l.log.Warn("hit log write failed", "err", err)
-		// bufio keeps a write error forever; reset so that one full disk
-		// does not silence the log for good (the buffered lines are lost).
-		l.out.Reset(l.sink)
+// msgID is the syslog MSGID, so a collector can route the two logs apart.
+func (l *Logger) msgID() string {
+	if l.dataset == DatasetQueries {
+		return "query"
 	}
+	return "hit"
 }
 
 // Open returns the sink for a log.hits target: "stdout", or a file path
-// opened for appending (created 0640: hit logs hold client addresses).
+// opened for appending (created 0640: hit logs hold client addresses). It
+// never rotates; OpenFile does.
 func Open(target string) (io.WriteCloser, error) {
 	if target == "stdout" {
 		return nopCloser{os.Stdout}, nil
 	}
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
 	if err != nil {
 		return nil, fmt.Errorf("open hit log %s: %w", target, err)
 	}
@@ -189,35 +337,63 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
+// Locked returns a writer that serializes Writes to w, for one stdout
+// shared by the hit log and the query log: each Write is whole lines, so
+// serialized writes never interleave inside a line.
+func Locked(w io.Writer) io.Writer { return &lockedWriter{w: w} }
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// CloseAll returns a Closer that closes each of cs in order and joins
+// their errors, or nil when cs is empty: one handle for every log file an
+// instance opened.
+func CloseAll(cs ...io.Closer) io.Closer {
+	if len(cs) == 0 {
+		return nil
+	}
+	return closers(cs)
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // record maps an event onto the ECS field layout.
 func (l *Logger) record(e Event) record {
 	network := "ipv4"
 	if e.Client.Addr().Is6() {
 		network = "ipv6"
 	}
-	match := "suffix"
-	if e.Exact {
-		match = "exact"
-	}
-	kind, ecsKind := e.Kind, "event"
-	if kind == "" {
-		kind = KindBlock
-	}
-	if kind == KindBypass {
-		ecsKind = "alert" // ECS: a policy violation someone should look at
-	}
 	group := e.Group
 	if group == "" {
 		group = "default"
 	}
-	return record{
+	ecsKind := "event"
+	if e.Kind == KindBypass {
+		ecsKind = "alert" // ECS: a policy violation someone should look at
+	}
+	r := record{
 		Timestamp: e.Time.UTC().Format(timeFormat),
 		ECS:       ecs{Version: ecsVersion},
 		Event: event{
 			Kind: ecsKind, Category: []string{"network"}, Type: []string{"denied"},
 			Action: e.Action, Dataset: "dijk.hits", Module: "dijk",
 		},
-		Client:   client{IP: e.Client.Addr().String(), Port: e.Client.Port()},
 		Network:  netw{Transport: e.Transport, Protocol: "dns", Type: network},
 		Observer: l.observer,
 		DNS: dnsField{
@@ -225,12 +401,47 @@ func (l *Logger) record(e Event) record {
 			Question:     question{Name: strings.TrimSuffix(e.Name, "."), Type: e.Type, Class: e.Class},
 			ResponseCode: e.Rcode,
 		},
-		Rule: rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)},
-		Dijk: dijkField{
-			Kind: kind, Group: group, List: e.Source, ListVersion: e.ListVersion,
-			Entry: e.Rule, Match: match, Line: e.Line,
-		},
+		Dijk: dijkField{Group: group},
 	}
+	ip, withPort := l.anon.client(e.Client)
+	r.Client.IP = ip
+	if withPort {
+		port := e.Client.Port()
+		r.Client.Port = &port
+	}
+	if l.dataset == DatasetQueries {
+		r.Event.Dataset = "dijk.queries"
+		r.Event.Action = e.Outcome
+		r.Event.Type = eventType(e.Outcome)
+		r.Dijk.Action = e.Action // the sinkhole answer, when blocked
+	}
+	if l.dataset == DatasetHits || e.Rule != "" {
+		kind := e.Kind
+		if kind == "" {
+			kind = KindBlock
+		}
+		match := "suffix"
+		if e.Exact {
+			match = "exact"
+		}
+		r.Rule = &rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)}
+		r.Dijk.Kind, r.Dijk.List, r.Dijk.ListVersion = kind, e.Source, e.ListVersion
+		r.Dijk.Entry, r.Dijk.Match, r.Dijk.Line = e.Rule, match, e.Line
+	}
+	return r
+}
+
+// eventType is ECS event.type for a query log line: denied for queries the
+// policy or access control refused, allowed otherwise, plus error when the
+// answer was a failure.
+func eventType(outcome string) []string {
+	switch outcome {
+	case OutcomeBlocked, OutcomeRefused:
+		return []string{"denied"}
+	case OutcomeError:
+		return []string{"allowed", "error"}
+	}
+	return []string{"allowed"}
 }
 
 // timeFormat is RFC 3339 in UTC with a fixed nine-digit fraction, so lines
@@ -245,7 +456,7 @@ type record struct {
 	Network   netw      `json:"network"`
 	Observer  observer  `json:"observer"`
 	DNS       dnsField  `json:"dns"`
-	Rule      rule      `json:"rule"`
+	Rule      *rule     `json:"rule,omitempty"` // nil: an allowed query in the query log
 	Dijk      dijkField `json:"dijk"`
 }
 
@@ -263,8 +474,8 @@ type event struct {
 }
 
 type client struct {
-	IP   string `json:"ip"`
-	Port uint16 `json:"port"`
+	IP   string  `json:"ip"`
+	Port *uint16 `json:"port,omitempty"` // nil when the address is truncated or hashed
 }
 
 type netw struct {
@@ -299,12 +510,15 @@ type rule struct {
 	ID      string `json:"id"`
 }
 
+// dijkField holds Dijk's own fields. The rule fields are empty, and so
+// left out, for query log lines of queries no rule matched.
 type dijkField struct {
-	Kind        string `json:"kind"`
+	Kind        string `json:"kind,omitempty"`
 	Group       string `json:"group"`
-	List        string `json:"list"`
+	Action      string `json:"action,omitempty"` // query log only: the sinkhole answer
+	List        string `json:"list,omitempty"`
 	ListVersion string `json:"list_version,omitempty"`
-	Entry       string `json:"entry"`
-	Match       string `json:"match"`
-	Line        int    `json:"line"`
+	Entry       string `json:"entry,omitempty"`
+	Match       string `json:"match,omitempty"`
+	Line        int    `json:"line,omitempty"`
 }
