@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,24 +86,21 @@ func TestHitLogWiring(t *testing.T) {
 				t.Fatal("log.queries is a file but the instance has no query logger")
 			}
 			ask(t, "udp", inst.dnsAddrs()[0], "chat.deepseek.com.", dns.TypeA, false)
-			// The server's call, which its owner wires: the query log
-			// must take it and write it to its own file.
-			inst.queries.Log(hitlog.Event{
-				Time: time.Now(), Client: netip.MustParseAddrPort("127.0.0.1:5300"), Transport: "udp",
-				Name: "example.org.", Type: "A", Class: "IN", Rcode: "NOERROR", Outcome: hitlog.OutcomeForwarded,
-			})
+			// The server logs every answered query, blocked or forwarded.
+			ask(t, "udp", inst.dnsAddrs()[0], "example.org.", dns.TypeA, false)
 			stopDijk(t, inst)
 
 			for _, f := range []struct {
 				path, dataset string
-			}{{hits, "dijk.hits"}, {queries, "dijk.queries"}} {
+				lines         int
+			}{{hits, "dijk.hits", 1}, {queries, "dijk.queries", 2}} {
 				data, err := os.ReadFile(f.path)
 				if err != nil {
 					t.Fatal(err)
 				}
 				docs := jsonLines(t, string(data))
-				if len(docs) != 1 {
-					t.Fatalf("%s has %d lines, want 1", f.path, len(docs))
+				if len(docs) != f.lines {
+					t.Fatalf("%s has %d lines, want %d", f.path, len(docs), f.lines)
 				}
 				doc := docs[0]
 				if got := field(doc, "event.dataset"); got != f.dataset {

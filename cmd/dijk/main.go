@@ -20,6 +20,7 @@ Commands:
   serve             run the resolver (the default)
   check NAME        say whether NAME is blocked, and by which list entry
   healthcheck       exit 0 when the running resolver's /healthz answers
+  report FILE...    summarise hit logs: devices still trying, top names, hits per hour
   version           print the version
 
 Every command takes --config FILE; "dijk serve --help" lists the settings.
@@ -49,6 +50,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return checkCommand(args, environ, stdout, stderr)
 	case "healthcheck":
 		return healthcheckCommand(args, environ, stderr)
+	case "report":
+		return reportCommand(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "dijk %s (%s)\n", version, runtime.Version())
 		return exitOK

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,13 +18,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dijk-dns/dijk/blocklists"
+	"github.com/dijk-dns/dijk/internal/acl"
+	"github.com/dijk-dns/dijk/internal/bypass"
 	"github.com/dijk-dns/dijk/internal/cache"
 	"github.com/dijk-dns/dijk/internal/config"
 	"github.com/dijk-dns/dijk/internal/hitlog"
 	"github.com/dijk-dns/dijk/internal/httpapi"
 	"github.com/dijk-dns/dijk/internal/lists"
 	"github.com/dijk-dns/dijk/internal/policy"
+	"github.com/dijk-dns/dijk/internal/ratelimit"
 	"github.com/dijk-dns/dijk/internal/server"
+	"github.com/dijk-dns/dijk/internal/soc"
 	"github.com/dijk-dns/dijk/internal/upstream"
 )
 
@@ -83,14 +89,26 @@ type instance struct {
 	hitsSink io.Closer // the log files of hits and queries
 	// queries logs every answered query; nil when log.queries is off.
 	queries  *hitlog.Logger
+	soc      *soc.Recorder
 	lists    *lists.Manager
 	policy   *policy.Policy
+	cache    *cache.Cache
+	upstream *upstream.Forwarder
 	registry *prometheus.Registry
 }
 
-// start builds the request chain (policy → cache → upstream) and opens the
-// listeners. hitsStdout is where "log.hits: stdout" writes.
+// start builds the request chain and opens the listeners:
+//
+//	server → acl → ratelimit → bypass → policy → cache → upstream
+//
+// Access control and rate limiting come first so refused and flooding
+// clients cost nothing else; bypass signals and the policy sit above the
+// cache, so a list change applies to cached answers at once.
+// hitsStdout is where "log.hits: stdout" writes.
 func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *instance, err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	inst := &instance{log: logger, registry: newRegistry()}
 	defer func() {
 		if err != nil {
@@ -99,31 +117,19 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	}()
 	reg := inst.registry
 
-	servers := cfg.Upstream.Servers
-	if len(servers) == 0 {
-		if servers, err = upstream.DefaultServers(resolvConf, cfg.Listen.DNS); err != nil {
-			return nil, err
-		}
-		if len(servers) == 0 {
-			return nil, fmt.Errorf("no upstream servers: %s names none besides Dijk itself; set upstream.servers", resolvConf)
-		}
-		logger.Info("using upstreams from "+resolvConf, "servers", servers)
-	}
-	fwd, err := upstream.New(upstream.Options{
-		Servers: servers, Timeout: cfg.Upstream.Timeout, Logger: logger, Registerer: reg,
-	})
-	if err != nil {
+	if inst.upstream, err = newForwarder(cfg, logger, reg); err != nil {
 		return nil, err
 	}
-	cached, err := cache.New(cache.Options{
-		Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL, Registerer: reg,
-	}, fwd)
+	inst.cache, err = cache.New(cache.Options{
+		Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
+		StaleFor: cfg.Cache.ServeStale, Registerer: reg,
+	}, inst.upstream)
 	if err != nil {
 		return nil, err
 	}
 
 	inst.lists, err = lists.New(lists.Options{
-		Sources: cfg.Blocklists, Builtin: blocklists.FS, Logger: logger, Registerer: reg,
+		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Builtin: blocklists.FS, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -136,53 +142,158 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if err := inst.openHitLog(cfg, hitsStdout); err != nil {
 		return nil, err
 	}
+	if inst.soc, err = soc.New(soc.Options{Registerer: reg}); err != nil {
+		return nil, err
+	}
+	hits := soc.Tee(inst.socLoggers()...)
+
 	action, err := policy.ParseAction(cfg.Sinkhole.Action)
 	if err != nil {
 		return nil, err
 	}
-	popts := policy.Options{
+	inst.policy, err = policy.New(policy.Options{
 		Sinkhole: policy.Sinkhole{
 			Action: action, IPv4: cfg.Sinkhole.IPv4, IPv6: cfg.Sinkhole.IPv6, TTL: cfg.Sinkhole.TTL,
 		},
-		Registerer: reg,
+		Hits: hits, Registerer: reg,
+	}, block, allow, inst.cache)
+	if err != nil {
+		return nil, err
 	}
-	if inst.hits != nil {
-		popts.Hits = inst.hits
+	signals, err := bypass.New(bypass.Options{
+		FirefoxCanary: cfg.Bypass.FirefoxCanary, PrivateRelay: cfg.Bypass.PrivateRelay, DDR: cfg.Bypass.DDR,
+		TTL: cfg.Sinkhole.TTL, Hits: hits, Registerer: reg,
+	}, inst.policy)
+	if err != nil {
+		return nil, err
 	}
-	if inst.policy, err = policy.New(popts, block, allow, cached); err != nil {
+	limited, err := ratelimit.New(ratelimit.Options{
+		QPS: float64(cfg.RateLimit.QPS), Burst: cfg.RateLimit.Burst, Slip: cfg.RateLimit.Slip, Registerer: reg,
+	}, signals)
+	if err != nil {
+		return nil, err
+	}
+	access, err := acl.New(cfg.Access.Allow, reg, limited)
+	if err != nil {
 		return nil, err
 	}
 
-	inst.dns, err = server.New(server.Options{
+	sopts := server.Options{
 		Listen:  cfg.Listen.DNS,
-		Handler: inst.policy,
+		Handler: access,
 		// The forwarder answers within its own budget; the margin lets it
 		// report the failure before the server gives up.
 		Timeout:    cfg.Upstream.Timeout + time.Second,
 		Logger:     logger,
 		Registerer: reg,
-	})
-	if err != nil {
+	}
+	if inst.queries != nil {
+		sopts.QueryLog = inst.queries
+	}
+	if inst.dns, err = server.New(sopts); err != nil {
 		return nil, err
 	}
 	if err := inst.dns.Start(); err != nil {
 		return nil, err
 	}
-	if cfg.Listen.HTTP != "" {
-		inst.http, err = httpapi.Start(httpapi.Options{
-			Addr: cfg.Listen.HTTP, Gatherer: reg, Logger: logger,
-			Ready: func() error {
-				if !fwd.Ready() {
-					return errors.New("no upstream has answered since the last failures")
-				}
-				return nil
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := inst.startHTTP(cfg); err != nil {
+		return nil, err
 	}
 	return inst, nil
+}
+
+// newForwarder builds the upstream handler from upstream.* settings; with
+// no servers configured it uses the system's, minus Dijk itself.
+func newForwarder(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*upstream.Forwarder, error) {
+	servers := cfg.Upstream.Servers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = upstream.DefaultServers(resolvConf, cfg.Listen.DNS); err != nil {
+			return nil, err
+		}
+		if len(servers) == 0 {
+			return nil, fmt.Errorf("no upstream servers: %s names none besides Dijk itself; set upstream.servers", resolvConf)
+		}
+		logger.Info("using upstreams from "+resolvConf, "servers", servers)
+	}
+	opts := upstream.Options{Servers: servers, Timeout: cfg.Upstream.Timeout, Logger: logger, Registerer: reg}
+	if cfg.Upstream.CAFile != "" {
+		roots, err := upstream.LoadCAFile(cfg.Upstream.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream.ca_file: %w", err)
+		}
+		opts.RootCAs = roots
+	}
+	fwd, err := upstream.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.servers: %w", err)
+	}
+	return fwd, nil
+}
+
+// socLoggers are the receivers of hit and bypass events: the SOC recorder
+// and, unless log.hits and syslog are off, the hit log.
+func (inst *instance) socLoggers() []soc.HitLogger {
+	loggers := []soc.HitLogger{inst.soc}
+	if inst.hits != nil { // a nil *hitlog.Logger must not become a non-nil interface
+		loggers = append(loggers, inst.hits)
+	}
+	return loggers
+}
+
+// startHTTP serves metrics and health, and the SOC console and API. The
+// console shows client addresses, so without http.token it is served only
+// when the listener is on loopback.
+func (inst *instance) startHTTP(cfg *config.Config) error {
+	if cfg.Listen.HTTP == "" {
+		return nil
+	}
+	opts := httpapi.Options{
+		Addr: cfg.Listen.HTTP, Gatherer: inst.registry, Logger: inst.log,
+		Ready: func() error {
+			if !inst.upstream.Ready() {
+				return errors.New("no upstream has answered since the last failures")
+			}
+			return nil
+		},
+	}
+	token := string(cfg.HTTP.Token)
+	if token != "" || isLoopbackListen(cfg.Listen.HTTP) {
+		host, _ := os.Hostname()
+		console, err := inst.soc.Handler(soc.HandlerOptions{
+			Token: token, Observer: host, Logger: inst.log, ListStatus: inst.listStatus,
+		})
+		if err != nil {
+			return err
+		}
+		opts.SOC = console
+	} else {
+		inst.log.Warn("SOC console and API are off: listen.http is not loopback and http.token is empty",
+			"listen.http", cfg.Listen.HTTP)
+	}
+	var err error
+	inst.http, err = httpapi.Start(opts)
+	return err
+}
+
+func (inst *instance) listStatus() []soc.ListStatus {
+	st := inst.lists.Status()
+	out := make([]soc.ListStatus, len(st))
+	for i, s := range st {
+		out[i] = soc.ListStatus(s)
+	}
+	return out
+}
+
+// isLoopbackListen reports whether a listen address accepts loopback
+// connections only.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
@@ -261,11 +372,17 @@ func (inst *instance) dnsAddrs() []string {
 }
 
 // shutdown drains DNS first, so every query in flight is answered and its
-// hit logged, then flushes the hit log and stops HTTP.
+// hit logged, then flushes the logs and stops HTTP and upstream connections.
 func (inst *instance) shutdown(ctx context.Context) error {
 	var errs []error
 	if inst.dns != nil {
 		errs = append(errs, inst.dns.Shutdown(ctx))
+	}
+	if inst.cache != nil {
+		inst.cache.Close() // stops background refreshes
+	}
+	if inst.upstream != nil {
+		errs = append(errs, inst.upstream.Close())
 	}
 	if inst.hits != nil {
 		inst.hits.Close()

@@ -33,6 +33,17 @@ type Config struct {
 	// Blocklists are the lists of names to sinkhole: "builtin:NAME" or a
 	// file path.
 	Blocklists []string `mapstructure:"blocklists"`
+	// Allowlists are exceptions in the same forms: an allow entry wins over
+	// a block at the same or a less specific name.
+	Allowlists []string `mapstructure:"allowlists"`
+	// Access says which clients may query.
+	Access Access `mapstructure:"access"`
+	// RateLimit bounds answers per client over UDP.
+	RateLimit RateLimit `mapstructure:"ratelimit"`
+	// Bypass switches the answers to resolver-bypass signals.
+	Bypass Bypass `mapstructure:"bypass"`
+	// HTTP configures the console and API on listen.http.
+	HTTP HTTP `mapstructure:"http"`
 	// Sinkhole says how blocked queries are answered.
 	Sinkhole Sinkhole `mapstructure:"sinkhole"`
 	// Cache sizes and bounds the answer cache.
@@ -58,6 +69,43 @@ type Upstream struct {
 	Servers []string `mapstructure:"servers"`
 	// Timeout bounds one query to one upstream.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// CAFile is a PEM bundle that replaces the system CAs for tls:// and
+	// https:// upstreams ("" = system CAs).
+	CAFile string `mapstructure:"ca_file"`
+}
+
+// Access is the client access list.
+type Access struct {
+	// Allow holds the networks (CIDRs or single IPs) that may query; all
+	// others get REFUSED, so Dijk is never an open resolver.
+	Allow []netip.Prefix `mapstructure:"allow"`
+}
+
+// RateLimit is per-client response rate limiting over UDP.
+type RateLimit struct {
+	// QPS is each client's sustained answer rate; 0 disables limiting.
+	QPS int `mapstructure:"qps"`
+	// Burst is how many answers a client may get at once.
+	Burst int `mapstructure:"burst"`
+	// Slip: every Slip-th limited query gets a truncated answer (0: none).
+	Slip int `mapstructure:"slip"`
+}
+
+// Bypass switches the local answers to resolver-bypass signals.
+type Bypass struct {
+	// FirefoxCanary answers use-application-dns.net NXDOMAIN.
+	FirefoxCanary bool `mapstructure:"firefox_canary"`
+	// PrivateRelay answers mask.icloud.com and mask-h2.icloud.com NXDOMAIN.
+	PrivateRelay bool `mapstructure:"private_relay"`
+	// DDR answers _dns.resolver.arpa NODATA and never forwards resolver.arpa.
+	DDR bool `mapstructure:"ddr"`
+}
+
+// HTTP configures the SOC console and API.
+type HTTP struct {
+	// Token, when set, is required as a bearer token by the console and API.
+	// Without it they are served only on a loopback listen.http.
+	Token Secret `mapstructure:"token"`
 }
 
 // Sinkhole holds how blocked queries are answered.
@@ -82,6 +130,9 @@ type Cache struct {
 	MinTTL time.Duration `mapstructure:"min_ttl"`
 	// MaxTTL caps cached TTLs; 0 means no cap.
 	MaxTTL time.Duration `mapstructure:"max_ttl"`
+	// ServeStale is how long after expiry an answer may still be served
+	// when every upstream fails (RFC 8767); 0 disables it.
+	ServeStale time.Duration `mapstructure:"serve_stale"`
 }
 
 // Log holds the logging settings.
@@ -158,6 +209,7 @@ const (
 	kindList
 	kindDuration
 	kindInt
+	kindBool
 )
 
 // keyInfo describes one configuration key.
@@ -176,7 +228,17 @@ func keys() []keyInfo {
 		{"listen.http", kindString, `HTTP listen address for /metrics, /healthz, /readyz ("" disables)`},
 		{"upstream.servers", kindList, "upstream resolvers, IP:port (empty: /etc/resolv.conf)"},
 		{"upstream.timeout", kindDuration, "timeout of one upstream query"},
+		{"upstream.ca_file", kindString, "PEM CA bundle for tls:// and https:// upstreams (default: system CAs)"},
 		{"blocklists", kindList, "lists to sinkhole: builtin:NAME or a file path"},
+		{"allowlists", kindList, "exceptions to the blocklists: builtin:NAME or a file path"},
+		{"access.allow", kindList, "client networks (CIDR or IP) that may query; others get REFUSED"},
+		{"ratelimit.qps", kindInt, "answers per second per client over UDP (0 disables)"},
+		{"ratelimit.burst", kindInt, "answers a client may get at once"},
+		{"ratelimit.slip", kindInt, "every Nth limited query gets a truncated answer (0: none)"},
+		{"bypass.firefox_canary", kindBool, "answer Firefox's DoH canary use-application-dns.net NXDOMAIN"},
+		{"bypass.private_relay", kindBool, "answer iCloud Private Relay names NXDOMAIN"},
+		{"bypass.ddr", kindBool, "answer _dns.resolver.arpa NODATA, never forward resolver.arpa"},
+		{"http.token", kindString, "bearer token for the console and API (prefer the environment variable)"},
 		{"sinkhole.action", kindString, "answer to blocked queries: nxdomain, null, ip or refused"},
 		{"sinkhole.ipv4", kindString, "IPv4 address answered by action ip"},
 		{"sinkhole.ipv6", kindString, "IPv6 address answered by action ip"},
@@ -184,6 +246,7 @@ func keys() []keyInfo {
 		{"cache.size", kindInt, "answers kept in the cache (0 disables it)"},
 		{"cache.min_ttl", kindDuration, "floor for cached TTLs"},
 		{"cache.max_ttl", kindDuration, "cap for cached TTLs (0: no cap)"},
+		{"cache.serve_stale", kindDuration, "serve expired answers this long when upstreams fail (0: off)"},
 		{"log.level", kindString, "log level: debug, info, warn or error"},
 		{"log.hits", kindString, "where block events go: stdout, off or a file path"},
 		{"log.hits_max_size", kindString, `size at which log files rotate, e.g. "100MB", "1GiB" (0: never)`},
@@ -220,6 +283,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Duration(k.name, 0, usage)
 		case kindInt:
 			fs.Int(k.name, 0, usage)
+		case kindBool:
+			fs.Bool(k.name, false, usage)
 		default:
 			fs.String(k.name, "", usage)
 		}
@@ -434,6 +499,8 @@ func applyFlags(v *viper.Viper, fs *pflag.FlagSet, known []keyInfo) []error {
 			val, err = fs.GetDuration(k.name)
 		case kindInt:
 			val, err = fs.GetInt(k.name)
+		case kindBool:
+			val, err = fs.GetBool(k.name)
 		default:
 			val = f.Value.String()
 		}

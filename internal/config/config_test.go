@@ -34,14 +34,24 @@ func defaultConfig() *Config {
 			Timeout: 2 * time.Second,
 		},
 		Blocklists: []string{"builtin:deepseek"},
+		Allowlists: []string{},
+		Access: Access{Allow: []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"),
+			netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16"),
+			netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("::1/128"),
+			netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"),
+		}},
+		RateLimit: RateLimit{QPS: 500, Burst: 1000, Slip: 2},
+		Bypass:    Bypass{FirefoxCanary: true, PrivateRelay: true, DDR: true},
 		Sinkhole: Sinkhole{
 			Action: "nxdomain",
 			TTL:    5 * time.Minute,
 		},
 		Cache: Cache{
-			Size:   10000,
-			MinTTL: 0,
-			MaxTTL: 24 * time.Hour,
+			Size:       10000,
+			MinTTL:     0,
+			MaxTTL:     24 * time.Hour,
+			ServeStale: 24 * time.Hour,
 		},
 		Log: Log{
 			Level:       slog.LevelInfo,
@@ -704,5 +714,31 @@ func TestFlagOfAnotherType(t *testing.T) {
 				t.Errorf("Load = %v, want an error naming --%s", err, tt.key)
 			}
 		})
+	}
+}
+
+func TestNewKeysFromEnvAndFlags(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--bypass.private_relay=false", "--ratelimit.qps", "50"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(fs, []string{"DIJK_BYPASS_DDR=false", "DIJK_ACCESS_ALLOW=10.1.0.0/16,192.0.2.7", "DIJK_ALLOWLISTS=/etc/dijk/allow.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}
+	if !slices.Equal(cfg.Access.Allow, want) {
+		t.Errorf("access.allow = %v, want %v", cfg.Access.Allow, want)
+	}
+	if cfg.Bypass != (Bypass{FirefoxCanary: true, PrivateRelay: false, DDR: false}) {
+		t.Errorf("bypass = %+v, want canary only", cfg.Bypass)
+	}
+	if cfg.RateLimit.QPS != 50 || !slices.Equal(cfg.Allowlists, []string{"/etc/dijk/allow.txt"}) {
+		t.Errorf("ratelimit.qps = %d, allowlists = %v", cfg.RateLimit.QPS, cfg.Allowlists)
+	}
+	_, err = Load(nil, []string{"DIJK_ACCESS_ALLOW=10.1.2.3/16"})
+	if err == nil || !strings.Contains(err.Error(), "access.allow") || !strings.Contains(err.Error(), "host bits") {
+		t.Errorf("CIDR with host bits: err = %v, want one naming access.allow and the host bits", err)
 	}
 }

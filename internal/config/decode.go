@@ -29,9 +29,30 @@ func decodeHook() mapstructure.DecodeHookFunc {
 		durationHook,
 		listHook,
 		addrHook,
+		prefixHook,
 		levelHook,
 		byteSizeHook,
 	)
+}
+
+// prefixHook reads a CIDR, or a single IP as a one-address prefix.
+func prefixHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[netip.Prefix]() || from.Kind() != reflect.String {
+		return data, nil
+	}
+	s := strings.TrimSpace(data.(string))
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has host bits set; the network is %s", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // durationHook parses "2s", "5m". A bare number other than 0 is refused:
@@ -66,7 +87,8 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 // listHook splits "a, b" into ["a", "b"], for environment variables and
 // for a single YAML string where a list is expected.
 func listHook(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeFor[[]string]() || from.Kind() != reflect.String {
+	// Any list key: its elements are decoded from the parts by the other hooks.
+	if to.Kind() != reflect.Slice || from.Kind() != reflect.String {
 		return data, nil
 	}
 	var out []string

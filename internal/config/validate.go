@@ -66,7 +66,14 @@ func (c *Config) problems() []error {
 
 	// upstream.servers
 	for _, s := range c.Upstream.Servers {
-		up, err := parseUpstream(s)
+		up, checkSelf, err := parseUpstreamURL(s)
+		if err != nil {
+			add("upstream.servers", "%s", err)
+			continue
+		}
+		if !checkSelf {
+			continue
+		}
 		if err != nil {
 			add("upstream.servers", "%s", err)
 			continue
@@ -77,6 +84,35 @@ func (c *Config) problems() []error {
 			}
 			add("upstream.servers", "%q is Dijk's own listen address %q (listen.dns); Dijk must never forward to itself", s, l.text)
 		}
+	}
+
+	if c.Upstream.CAFile != "" && !anyEncrypted(c.Upstream.Servers) {
+		add("upstream.ca_file", "is set but no upstream uses tls:// or https://")
+	}
+
+	// access.allow
+	if len(c.Access.Allow) == 0 {
+		add("access.allow", "is empty, which refuses every client; list the client networks, e.g. \"10.0.0.0/8\"")
+	}
+
+	// ratelimit
+	for key, v := range map[string]int{"ratelimit.qps": c.RateLimit.QPS, "ratelimit.burst": c.RateLimit.Burst, "ratelimit.slip": c.RateLimit.Slip} {
+		if v < 0 {
+			add(key, "%d must not be negative", v)
+		}
+	}
+	if c.RateLimit.QPS > 0 && c.RateLimit.Burst > 0 && c.RateLimit.Burst < c.RateLimit.QPS/10 {
+		add("ratelimit.burst", "%d is far below ratelimit.qps %d; bursts of normal clients would be dropped", c.RateLimit.Burst, c.RateLimit.QPS)
+	}
+
+	// cache.serve_stale
+	if c.Cache.ServeStale < 0 {
+		add("cache.serve_stale", "%s must not be negative", c.Cache.ServeStale)
+	}
+
+	// http.token
+	if t := c.HTTP.Token; t != "" && len(t) < 16 {
+		add("http.token", "is shorter than 16 characters; use a long random value")
 	}
 
 	// upstream.timeout
@@ -297,6 +333,41 @@ func parseListen(s string) (netip.Addr, uint16, error) {
 		return netip.Addr{}, 0, fmt.Errorf("%q: host %q must be an IP address, or empty for all addresses", s, host)
 	}
 	return a, port, nil
+}
+
+// parseUpstreamURL checks one upstream.servers entry. Plain IP:port and
+// udp:// or tcp:// forms are checked fully and returned for the forwarding-
+// to-self check; tls:// and https:// are encrypted upstreams whose full
+// syntax the forwarder checks when it starts (checkSelf false).
+func parseUpstreamURL(s string) (up netip.AddrPort, checkSelf bool, err error) {
+	scheme, rest, hasScheme := strings.Cut(s, "://")
+	if !hasScheme {
+		up, err := parseUpstream(s)
+		return up, true, err
+	}
+	switch scheme {
+	case "udp", "tcp":
+		if _, err := netip.ParseAddr(strings.Trim(rest, "[]")); err == nil {
+			rest = net.JoinHostPort(strings.Trim(rest, "[]"), "53")
+		}
+		up, err := parseUpstream(rest)
+		return up, true, err
+	case "tls", "https":
+		if rest == "" || strings.HasPrefix(rest, "#") {
+			return netip.AddrPort{}, false, fmt.Errorf("%q: the server is missing", s)
+		}
+		return netip.AddrPort{}, false, nil
+	}
+	return netip.AddrPort{}, false, fmt.Errorf("%q: unknown scheme %q; want udp://, tcp://, tls:// or https:// (or plain IP:port)", s, scheme)
+}
+
+func anyEncrypted(servers []string) bool {
+	for _, s := range servers {
+		if strings.HasPrefix(s, "tls://") || strings.HasPrefix(s, "https://") {
+			return true
+		}
+	}
+	return false
 }
 
 // parseUpstream checks an upstream address: an IP literal and a port.

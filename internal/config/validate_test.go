@@ -30,6 +30,22 @@ func TestValidate(t *testing.T) {
 		{name: "DNS listeners IPv4 and IPv6", mutate: func(c *Config) { c.Listen.DNS = []string{"0.0.0.0:53", "[::1]:53", "[fe80::1%eth0]:53"} }},
 		{name: "two bad DNS listeners, two problems", mutate: func(c *Config) { c.Listen.DNS = []string{"a", "b:0"} }, want: []string{"listen.dns", "listen.dns"}},
 
+		// encrypted and schemed upstreams, access, rate limit, token
+		{name: "DoT and DoH upstreams", mutate: func(c *Config) {
+			c.Upstream.Servers = []string{"tls://192.0.2.1#dns.example", "https://dns.example/dns-query#192.0.2.2", "udp://192.0.2.3", "tcp://[2001:db8::3]:5353"}
+			c.Upstream.CAFile = "/etc/dijk/ca.pem"
+		}},
+		{name: "unknown upstream scheme", mutate: func(c *Config) { c.Upstream.Servers = []string{"quic://192.0.2.1"} }, want: []string{"upstream.servers"}, text: "unknown scheme"},
+		{name: "DoT without server", mutate: func(c *Config) { c.Upstream.Servers = []string{"tls://"} }, want: []string{"upstream.servers"}, text: "missing"},
+		{name: "udp:// upstream is the listener", mutate: func(c *Config) { c.Upstream.Servers = []string{"udp://127.0.0.1:1053"} }, want: []string{"upstream.servers"}, text: "never forward to itself"},
+		{name: "CA file without encrypted upstream", mutate: func(c *Config) { c.Upstream.CAFile = "/etc/dijk/ca.pem" }, want: []string{"upstream.ca_file"}},
+		{name: "empty access list", mutate: func(c *Config) { c.Access.Allow = nil }, want: []string{"access.allow"}, text: "refuses every client"},
+		{name: "negative rate", mutate: func(c *Config) { c.RateLimit.QPS = -1 }, want: []string{"ratelimit.qps"}},
+		{name: "tiny burst", mutate: func(c *Config) { c.RateLimit.QPS, c.RateLimit.Burst = 1000, 5 }, want: []string{"ratelimit.burst"}},
+		{name: "rate limit off", mutate: func(c *Config) { c.RateLimit = RateLimit{} }},
+		{name: "short token", mutate: func(c *Config) { c.HTTP.Token = "secret" }, want: []string{"http.token"}},
+		{name: "negative serve-stale", mutate: func(c *Config) { c.Cache.ServeStale = -time.Second }, want: []string{"cache.serve_stale"}},
+
 		// listen.http
 		{name: "HTTP disabled", mutate: func(c *Config) { c.Listen.HTTP = "" }},
 		{name: "HTTP on all addresses", mutate: func(c *Config) { c.Listen.HTTP = ":9153" }},

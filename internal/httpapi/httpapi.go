@@ -20,7 +20,10 @@ type Options struct {
 	Addr     string
 	Gatherer prometheus.Gatherer
 	// Ready reports why the resolver cannot serve yet; nil means ready.
-	Ready  func() error
+	Ready func() error
+	// SOC serves the console at / and the API under /api/; nil serves
+	// neither. The endpoints above are more specific and stay outside it.
+	SOC    http.Handler
 	Logger *slog.Logger
 }
 
@@ -50,6 +53,9 @@ func Handler(opts Options) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if opts.SOC != nil {
+		mux.Handle("/", opts.SOC)
+	}
 	return mux
 }
 
@@ -80,7 +86,11 @@ func Start(opts Options) (*Server, error) {
 			opts.Logger.Error("http listener stopped", "addr", s.addr, "err", err)
 		}
 	}()
-	opts.Logger.Info("listening for HTTP", "addr", s.addr, "endpoints", "/metrics /healthz /readyz")
+	endpoints := "/metrics /healthz /readyz"
+	if opts.SOC != nil {
+		endpoints += " / /api/v1/"
+	}
+	opts.Logger.Info("listening for HTTP", "addr", s.addr, "endpoints", endpoints)
 	return s, nil
 }
 

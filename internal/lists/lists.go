@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,8 +30,20 @@ type Options struct {
 	Now        func() time.Time
 }
 
+// Status is one list's state, for the SOC console.
+type Status struct {
+	Source   string
+	Entries  int
+	Updated  time.Time // last successful load
+	Failures int       // failed loads since start
+	Error    string    // why the last load failed, if it did
+}
+
 // Manager loads lists.
 type Manager struct {
+	mu     sync.Mutex
+	status []Status
+
 	opts    Options
 	log     *slog.Logger
 	entries *prometheus.GaugeVec
@@ -92,8 +106,10 @@ func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
 	}
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()
+		m.recordFailure(err)
 		return nil, nil, fmt.Errorf("load lists: %w", err)
 	}
+	m.recordSuccess(blockInfos)
 	m.entries.Reset()
 	m.skipped.Reset()
 	for _, info := range blockInfos {
@@ -104,6 +120,42 @@ func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
 	m.reloads.WithLabelValues("success").Inc()
 	m.lastOK.Set(float64(m.opts.Now().Unix()))
 	return block, allow, nil
+}
+
+// Status reports every configured list as of the last load.
+func (m *Manager) Status() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.status)
+}
+
+func (m *Manager) recordSuccess(infos []blocklist.ListInfo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	failures := make(map[string]int, len(m.status))
+	for _, st := range m.status {
+		failures[st.Source] = st.Failures
+	}
+	now := m.opts.Now()
+	m.status = m.status[:0]
+	for _, info := range infos {
+		m.status = append(m.status, Status{Source: info.Source, Entries: info.Entries, Updated: now, Failures: failures[info.Source]})
+	}
+}
+
+// recordFailure marks every list as failed: a load is all or nothing.
+func (m *Manager) recordFailure(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.status) == 0 {
+		for _, src := range slices.Concat(m.opts.Sources, m.opts.Allow) {
+			m.status = append(m.status, Status{Source: src})
+		}
+	}
+	for i := range m.status {
+		m.status[i].Failures++
+		m.status[i].Error = err.Error()
+	}
 }
 
 func (m *Manager) load(sources []string) (*blocklist.Trie, []blocklist.ListInfo, error) {

@@ -71,6 +71,10 @@ func TestLoadAndReload(t *testing.T) {
 	if got := testutil.ToFloat64(m.reloads.WithLabelValues("failure")); got != 1 {
 		t.Errorf("failures = %v, want 1", got)
 	}
+	st := m.Status()
+	if len(st) != 2 || st[1].Source != file || st[1].Failures != 1 || st[1].Error == "" || st[1].Entries != 1 || !st[1].Updated.Equal(now) {
+		t.Errorf("status after a failed reload = %+v, want the file's last good load with one failure", st)
+	}
 
 	// A good reload applies the new trie.
 	m.opts.Sources = []string{"builtin:base"}

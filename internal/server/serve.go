@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/dijk-dns/dijk/internal/hitlog"
 )
 
 // maxUDPSize is the largest UDP answer Dijk sends and the payload size it
@@ -46,7 +47,19 @@ func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string) *d
 	}
 	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
 	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
+	if s.opts.QueryLog != nil && len(q.Question) == 1 {
+		s.logQuery(q, resp, client, transport, outcome, start)
+	}
 	return resp
+}
+
+func (s *Server) logQuery(q, resp *dns.Msg, client netip.AddrPort, transport string, outcome chain.Outcome, start time.Time) {
+	qq := q.Question[0]
+	s.opts.QueryLog.Log(hitlog.Event{
+		Time: start, Client: client, Transport: transport, QueryID: q.Id,
+		Name: lowerASCII(qq.Name), Type: dns.Type(qq.Qtype).String(), Class: dns.Class(qq.Qclass).String(),
+		Rcode: rcodeName(resp.Rcode), Outcome: outcome.String(),
+	})
 }
 
 // answer runs the protocol checks and the chain, and returns the finished

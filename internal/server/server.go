@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/dijk-dns/dijk/internal/hitlog"
 )
 
 // Options configures a Server.
@@ -33,8 +34,15 @@ type Options struct {
 	// total and per client address; zero means the defaults (1000, 32).
 	TCPMaxConns          int
 	TCPMaxConnsPerClient int
-	Logger               *slog.Logger
-	Registerer           prometheus.Registerer
+	// QueryLog, when set, receives one event per answered query.
+	QueryLog   QueryLogger
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// QueryLogger receives the full query log. It must not block.
+type QueryLogger interface {
+	Log(hitlog.Event)
 }
 
 // Server serves DNS over UDP and TCP on every listen address.

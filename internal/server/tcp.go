@@ -169,6 +169,12 @@ func (t *tcpServer) readMessage(c net.Conn) ([]byte, error) {
 	if err := c.SetReadDeadline(time.Now().Add(t.idle)); err != nil {
 		return nil, err
 	}
+	// Checked after setting the deadline: shutdown sets closing before it
+	// moves every deadline into the past, so either we see closing here or
+	// our new deadline is overwritten by shutdown's.
+	if t.isClosing() {
+		return nil, net.ErrClosed
+	}
 	if _, err := io.ReadFull(c, prefix[:1]); err != nil {
 		return nil, err
 	}
