@@ -19,7 +19,11 @@ type recorder struct {
 	events []hitlog.Event
 }
 
-func (r *recorder) Log(e hitlog.Event) { r.mu.Lock(); defer r.mu.Unlock(); r.events = append(r.events, e) }
+func (r *recorder) Log(e hitlog.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
 
 func TestSignals(t *testing.T) {
 	all := Options{FirefoxCanary: true, PrivateRelay: true, DDR: true, TTL: time.Minute}

@@ -49,6 +49,9 @@ type Event struct {
 	Kind        string
 	Group       string // policy group of the client; "" is the default group
 	ListVersion string // content version of the list that matched
+	// Via is the alias that matched when an allowed query name led through
+	// a CNAME or DNAME chain to a blocked one (CNAME cloaking); else "".
+	Via string
 	// Outcome is how the query was answered, for the query log (the hit log
 	// ignores it): OutcomeForwarded, OutcomeCached, OutcomeBlocked,
 	// OutcomeError, or another name of the server's outcomes.
@@ -426,7 +429,7 @@ func (l *Logger) record(e Event) record {
 		}
 		r.Rule = &rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)}
 		r.Dijk.Kind, r.Dijk.List, r.Dijk.ListVersion = kind, e.Source, e.ListVersion
-		r.Dijk.Entry, r.Dijk.Match, r.Dijk.Line = e.Rule, match, e.Line
+		r.Dijk.Entry, r.Dijk.Match, r.Dijk.Line, r.Dijk.Via = e.Rule, match, e.Line, e.Via
 	}
 	return r
 }
@@ -521,4 +524,5 @@ type dijkField struct {
 	Entry       string `json:"entry,omitempty"`
 	Match       string `json:"match,omitempty"`
 	Line        int    `json:"line,omitempty"`
+	Via         string `json:"via,omitempty"` // the CNAME chain member that matched
 }

@@ -6,8 +6,8 @@ package policy
 import (
 	"context"
 	"fmt"
-	"strings"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -145,6 +145,7 @@ func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, ali
 	p.blocks.WithLabelValues(rule.Source).Inc()
 	if p.hits != nil {
 		e := p.event(req, rule, resp.Rcode)
+		e.Via = member
 		p.hits.Log(e)
 	}
 	return resp

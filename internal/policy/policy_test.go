@@ -362,33 +362,34 @@ func TestCNAMECloaking(t *testing.T) {
 		wantBlock  bool
 		wantChain  int // CNAME records kept in the NXDOMAIN answer
 		wantRuleAt string
+		wantVia    string
 	}{
 		{"alias to a blocked name", []string{
 			"innocent.example.org. 60 IN CNAME chat.deepseek.com.",
 			"chat.deepseek.com. 60 IN A 192.0.2.1",
-		}, true, 1, "deepseek.com"},
+		}, true, 1, "deepseek.com", "chat.deepseek.com"},
 		{"blocked name deep in the chain", []string{
 			"innocent.example.org. 60 IN CNAME hop.example.net.",
 			"hop.example.net. 60 IN CNAME api.deepseek.com.",
 			"api.deepseek.com. 60 IN A 192.0.2.1",
-		}, true, 2, "deepseek.com"},
+		}, true, 2, "deepseek.com", "api.deepseek.com"},
 		{"DNAME into a blocked zone", []string{
 			"example.org. 60 IN DNAME deepseek.com.",
 			"innocent.example.org. 60 IN CNAME innocent.deepseek.com.",
-		}, true, 1, "deepseek.com"},
+		}, true, 1, "deepseek.com", "deepseek.com"},
 		{"exact host via alias", []string{
 			"t.example.org. 60 IN CNAME apmplus.ap-southeast-1.volces.com.",
-		}, true, 1, "apmplus.ap-southeast-1.volces.com"},
+		}, true, 1, "apmplus.ap-southeast-1.volces.com", "apmplus.ap-southeast-1.volces.com"},
 		{"allowed chain", []string{
 			"innocent.example.org. 60 IN CNAME cdn.example.net.",
 			"cdn.example.net. 60 IN A 192.0.2.1",
-		}, false, 0, ""},
+		}, false, 0, "", ""},
 		{"lookalike target", []string{
 			"innocent.example.org. 60 IN CNAME notdeepseek.com.",
-		}, false, 0, ""},
+		}, false, 0, "", ""},
 		{"sibling of an exact host", []string{
 			"t.example.org. 60 IN CNAME other.volces.com.",
-		}, false, 0, ""},
+		}, false, 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,8 +420,8 @@ func TestCNAMECloaking(t *testing.T) {
 					t.Errorf("blocked answer leaks an address: %v", rr)
 				}
 			}
-			if len(hits.events) != 1 || hits.events[0].Rule != tt.wantRuleAt || hits.events[0].Name != "innocent.example.org." {
-				t.Errorf("events %+v, want one hit for the query name via rule %s", hits.events, tt.wantRuleAt)
+			if len(hits.events) != 1 || hits.events[0].Rule != tt.wantRuleAt || hits.events[0].Name != "innocent.example.org." || hits.events[0].Via != tt.wantVia {
+				t.Errorf("events %+v, want one hit for the query name via rule %s, naming the alias", hits.events, tt.wantRuleAt)
 			}
 		})
 	}
