@@ -14,6 +14,7 @@ type metrics struct {
 	writeErrors *prometheus.CounterVec
 	panics      prometheus.Counter
 	tcpRejected prometheus.Counter
+	overloaded  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,8 +48,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "dijk", Name: "tcp_rejected_connections_total",
 			Help: "TCP connections closed at once because a connection limit was reached.",
 		}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dijk", Name: "overloaded_queries_total",
+			Help: "Queries answered SERVFAIL at once because the maximum of queries in flight was reached.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.rcodes, m.duration, m.malformed, m.writeErrors, m.panics, m.tcpRejected} {
+	for _, c := range []prometheus.Collector{m.queries, m.rcodes, m.duration, m.malformed, m.writeErrors, m.panics, m.tcpRejected, m.overloaded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register server metrics: %w", err)
 		}

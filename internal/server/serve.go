@@ -80,7 +80,13 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*d
 		DO:        opt != nil && opt.Do(),
 		CD:        q.CheckingDisabled,
 	}
+	if n := s.inFlight.Add(1); n > int64(s.opts.MaxInFlight) {
+		s.inFlight.Add(-1)
+		s.metrics.overloaded.Inc()
+		return envelope(errorReply(dns.RcodeServerFailure), q, req.EDNS), chain.OutcomeError
+	}
 	resp, err := s.runChain(req)
+	s.inFlight.Add(-1)
 	if errors.Is(err, chain.ErrDrop) {
 		return nil, chain.OutcomeRefused
 	}

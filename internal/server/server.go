@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -34,6 +35,10 @@ type Options struct {
 	// total and per client address; zero means the defaults (1000, 32).
 	TCPMaxConns          int
 	TCPMaxConnsPerClient int
+	// MaxInFlight caps the queries being answered at once; past it a query
+	// gets SERVFAIL at once instead of a goroutine waiting on upstreams, so
+	// a flood cannot grow memory without bound. Zero means 5000.
+	MaxInFlight int
 	// QueryLog, when set, receives one event per answered query.
 	QueryLog   QueryLogger
 	Logger     *slog.Logger
@@ -54,6 +59,8 @@ type Server struct {
 	tcp     []*tcpServer
 	addrs   []string
 	wg      sync.WaitGroup
+
+	inFlight atomic.Int64
 }
 
 // New validates opts and registers the server's metrics.
@@ -69,6 +76,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TCPIdleTimeout <= 0 {
 		opts.TCPIdleTimeout = 10 * time.Second
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 5000
 	}
 	if opts.TCPMaxConns <= 0 {
 		opts.TCPMaxConns = defaultTCPMaxConns

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -364,5 +365,36 @@ func TestDropSendsNothing(t *testing.T) {
 	}
 	if r := exchange(t, "udp", addr, query("ok.example.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("next query: %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestMaxInFlightAnswersServfailAtOnce(t *testing.T) {
+	entered := make(chan struct{}, 2)
+	release := make(chan struct{})
+	addr, s := startTCPTestServer(t, chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+		entered <- struct{}{}
+		<-release
+		return &dns.Msg{}, nil
+	}), func(o *Options) { o.MaxInFlight = 2 })
+	done := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			r := exchange(t, "udp", addr, query(fmt.Sprintf("held%d.example.", i), dns.TypeA))
+			done <- r.Rcode
+		}()
+	}
+	<-entered
+	<-entered
+	if r := exchange(t, "udp", addr, query("third.example.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("third query while two are in flight: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	if got := testutil.ToFloat64(s.metrics.overloaded); got != 1 {
+		t.Errorf("overloaded = %v, want 1", got)
+	}
+	close(release)
+	for range 2 {
+		if rcode := <-done; rcode != dns.RcodeSuccess {
+			t.Errorf("held query: %s, want NOERROR", dns.RcodeToString[rcode])
+		}
 	}
 }

@@ -10,4 +10,6 @@ var (
 	// ErrLoop means an upstream sent us back a query we are forwarding:
 	// answering it with an error breaks the loop instead of amplifying it.
 	ErrLoop = errors.New("upstream: forwarding loop detected")
+	// ErrOverloaded: MaxConcurrent exchanges are already running.
+	ErrOverloaded = errors.New("upstream: too many queries in flight")
 )

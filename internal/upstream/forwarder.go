@@ -24,6 +24,8 @@ const loopWarnEvery = time.Minute
 // Forwarder is the terminal chain.Handler: it forwards queries to the
 // upstream resolvers. It is safe for concurrent use.
 type Forwarder struct {
+	// slots holds a token per running exchange (Options.MaxConcurrent).
+	slots     chan struct{}
 	upstreams []*upstream
 	timeout   time.Duration
 	cooldown  time.Duration
@@ -39,7 +41,7 @@ type Forwarder struct {
 	// running exchange; loop detection needs to know what is in flight.
 	inflight     map[string]int
 	lastLoopWarn atomic.Int64 // unix nanoseconds of now
-	udpBufs      sync.Pool    // *[]byte of dns.MaxMsgSize
+	udpBufs      sync.Pool    // *[]byte of maxUDPAnswer
 }
 
 // New validates opts and returns a Forwarder.
@@ -67,7 +69,14 @@ func New(opts Options) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("upstream: negative MaxConcurrent %d", opts.MaxConcurrent)
+	}
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
 	f := &Forwarder{
+		slots:    make(chan struct{}, opts.MaxConcurrent),
 		timeout:  opts.Timeout,
 		cooldown: cooldown,
 		log:      log,
@@ -75,7 +84,7 @@ func New(opts Options) (*Forwarder, error) {
 		now:      time.Now,
 		inflight: make(map[string]int),
 		udpBufs: sync.Pool{New: func() any {
-			b := make([]byte, dns.MaxMsgSize)
+			b := make([]byte, maxUDPAnswer)
 			return &b
 		}},
 	}
@@ -166,6 +175,13 @@ func (f *Forwarder) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg,
 		// caller has given up.
 		f.hold(key)
 		defer f.leave(key)
+		select {
+		case f.slots <- struct{}{}:
+			defer func() { <-f.slots }()
+		default:
+			f.metrics.overloaded.Inc()
+			return nil, ErrOverloaded
+		}
 		return f.resolve(shared, q)
 	})
 	select {

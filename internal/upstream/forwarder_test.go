@@ -4,9 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -702,4 +706,65 @@ func upGauge(t *testing.T, f *testForwarder, addr string) float64 {
 	}
 	t.Fatalf("no dijk_upstream_up series for %s", addr)
 	return 0
+}
+
+func TestMaxConcurrentFailsFastWhenFull(t *testing.T) {
+	release := make(chan struct{})
+	var seen atomic.Int32
+	addr := startBlockingUpstream(t, release, &seen)
+	f, err := New(Options{Servers: []string{addr}, Timeout: 5 * time.Second, MaxConcurrent: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := f.ServeDNS(context.Background(), requestFor(new(dns.Msg).SetQuestion(fmt.Sprintf("slow%d.example.", i), dns.TypeA), netip.MustParseAddrPort("192.0.2.9:5000")))
+			results <- err
+		}()
+	}
+	for seen.Load() < 3 { // all three exchanges are at the upstream
+		runtime.Gosched()
+	}
+	_, err = f.ServeDNS(context.Background(), requestFor(new(dns.Msg).SetQuestion("one-too-many.example.", dns.TypeA), netip.MustParseAddrPort("192.0.2.9:5000")))
+	if !errors.Is(err, ErrOverloaded) {
+		t.Errorf("fourth concurrent query: err = %v, want ErrOverloaded", err)
+	}
+	if got := testutil.ToFloat64(f.metrics.overloaded); got != 1 {
+		t.Errorf("overloaded counter = %v, want 1", got)
+	}
+	close(release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Errorf("a query within the limit failed: %v", err)
+		}
+	}
+	// Slots are given back: a new query goes through.
+	if _, err := f.ServeDNS(context.Background(), requestFor(new(dns.Msg).SetQuestion("after.example.", dns.TypeA), netip.MustParseAddrPort("192.0.2.9:5000"))); err != nil {
+		t.Errorf("after the flood: %v", err)
+	}
+}
+
+// startBlockingUpstream answers A queries only once release is closed,
+// counting the queries it holds.
+func startBlockingUpstream(t *testing.T, release chan struct{}, seen *atomic.Int32) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		seen.Add(1)
+		<-release
+		r := new(dns.Msg).SetReply(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
+		r.Answer = []dns.RR{rr}
+		_ = w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
 }

@@ -24,6 +24,7 @@ type metrics struct {
 	mismatched *prometheus.CounterVec
 	dials      *prometheus.CounterVec
 	loops      prometheus.Counter
+	overloaded prometheus.Counter
 }
 
 type upstreamMetrics struct {
@@ -63,8 +64,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dijk_upstream_loops_total",
 			Help: "Queries refused because an upstream sent back a query we were forwarding.",
 		}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dijk_upstream_overloaded_total",
+			Help: "Queries failed at once because the maximum of concurrent upstream exchanges was reached.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.errors, m.mismatched, m.dials, m.loops} {
+	for _, c := range []prometheus.Collector{m.duration, m.errors, m.mismatched, m.dials, m.loops, m.overloaded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
 		}

@@ -12,6 +12,16 @@ import (
 // DefaultCooldown is used when Options.Cooldown is zero.
 const DefaultCooldown = 15 * time.Second
 
+// DefaultMaxConcurrent bounds concurrent upstream exchanges: far above what
+// an office sends (answers come back in milliseconds), far below what
+// would exhaust memory or file descriptors.
+const DefaultMaxConcurrent = 1000
+
+// maxUDPAnswer is the read buffer of a UDP exchange. We advertise an EDNS
+// size of 1232, so a larger datagram breaks the protocol; 4 KiB leaves room
+// for servers that ignore it, without 64 KiB per exchange in a flood.
+const maxUDPAnswer = 4096
+
 // Options configures a Forwarder.
 type Options struct {
 	// Servers are the upstreams, tried in this order; see ParseServer for
@@ -29,6 +39,12 @@ type Options struct {
 	// or HTTP error; not an error rcode) is skipped before it is probed
 	// again. Zero means DefaultCooldown.
 	Cooldown time.Duration
+	// MaxConcurrent caps the upstream exchanges running at once (identical
+	// queries share one); past it a query fails at once with
+	// ErrOverloaded instead of queueing, so a flood of unique names cannot
+	// grow memory and goroutines without bound. Zero means
+	// DefaultMaxConcurrent.
+	MaxConcurrent int
 	// Logger receives state changes (upstream down/up, loops). Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics. Nil means they are kept
