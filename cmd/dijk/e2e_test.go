@@ -386,3 +386,33 @@ func TestReloadSwapsLists(t *testing.T) {
 		t.Errorf("after a failed reload: %s, want the old lists still blocking", dns.RcodeToString[r.Rcode])
 	}
 }
+
+func TestAnswerChecksThroughTheServer(t *testing.T) {
+	up := startFakeUpstream(t)
+	inst := startDijk(t, testConfig(t, "--upstream.servers", up.addr, "--policy.block_ips", "198.51.100.0/24,192.0.2.1"))
+	addr := inst.dnsAddrs()[0]
+	tests := []struct {
+		name      string
+		qname     string
+		wantRcode int
+	}{
+		{"CNAME to a blocked name", "cloaked.test.", dns.RcodeNameError},
+		{"answer address in block_ips", "www.example.org.", dns.RcodeNameError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ask(t, "udp", addr, tt.qname, dns.TypeA, true)
+			if r.Rcode != tt.wantRcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.wantRcode])
+			}
+			for _, rr := range r.Answer {
+				if _, ok := rr.(*dns.A); ok {
+					t.Errorf("blocked answer leaks %v", rr)
+				}
+			}
+			if ede := edeOf(r); ede == nil || ede.InfoCode != dns.ExtendedErrorCodeBlocked {
+				t.Errorf("EDE = %v, want 15", ede)
+			}
+		})
+	}
+}

@@ -62,6 +62,11 @@ func (f *fakeUpstream) handle(transport string) func(dns.ResponseWriter, *dns.Ms
 			if transport == "udp" {
 				r.Answer, r.Truncated = nil, true
 			}
+		case strings.EqualFold(qq.Name, "cloaked.test."):
+			// CNAME cloaking: an innocent name aliasing a blocked one.
+			cname, _ := dns.NewRR(qq.Name + " 300 IN CNAME chat.deepseek.com.")
+			a, _ := dns.NewRR("chat.deepseek.com. 300 IN A 192.0.2.66")
+			r.Answer = []dns.RR{cname, a}
 		case strings.EqualFold(qq.Name, "nx.test."):
 			r.Rcode = dns.RcodeNameError
 			soa, _ := dns.NewRR("test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 60")

@@ -95,6 +95,7 @@ type instance struct {
 	cache    *cache.Cache
 	upstream *upstream.Forwarder
 	registry *prometheus.Registry
+	blockIPs []string // policy.block_ips, re-read on reload
 }
 
 // start builds the request chain and opens the listeners:
@@ -109,7 +110,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	inst := &instance{log: logger, registry: newRegistry()}
+	inst := &instance{log: logger, registry: newRegistry(), blockIPs: cfg.Policy.BlockIPs}
 	defer func() {
 		if err != nil {
 			inst.shutdown(context.Background())
@@ -138,6 +139,10 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if err != nil {
 		return nil, err
 	}
+	blockIPs, err := inst.lists.LoadIPRules(cfg.Policy.BlockIPs)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := inst.openHitLog(cfg, hitsStdout); err != nil {
 		return nil, err
@@ -155,7 +160,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 		Sinkhole: policy.Sinkhole{
 			Action: action, IPv4: cfg.Sinkhole.IPv4, IPv6: cfg.Sinkhole.IPv6, TTL: cfg.Sinkhole.TTL,
 		},
-		Hits: hits, Registerer: reg,
+		Hits: hits, Registerer: reg, BlockIPs: blockIPs,
 	}, block, allow, inst.cache)
 	if err != nil {
 		return nil, err
@@ -359,9 +364,18 @@ func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
 	return nil
 }
 
-// reload re-reads the lists; on failure the lists in force stay.
+// reload re-reads the lists and IP rules; on failure those in force stay.
 func (inst *instance) reload() error {
-	return inst.lists.Reload(inst.policy.SetLists)
+	if err := inst.lists.Reload(inst.policy.SetLists); err != nil {
+		return err
+	}
+	rules, err := inst.lists.LoadIPRules(inst.blockIPs)
+	if err != nil {
+		inst.log.Error("block_ips reload failed; keeping the rules in force", "err", err)
+		return err
+	}
+	inst.policy.SetBlockIPs(rules)
+	return nil
 }
 
 func (inst *instance) dnsAddrs() []string {

@@ -44,6 +44,8 @@ type Config struct {
 	Bypass Bypass `mapstructure:"bypass"`
 	// HTTP configures the console and API on listen.http.
 	HTTP HTTP `mapstructure:"http"`
+	// Policy holds rules beyond the name lists.
+	Policy Policy `mapstructure:"policy"`
 	// Sinkhole says how blocked queries are answered.
 	Sinkhole Sinkhole `mapstructure:"sinkhole"`
 	// Cache sizes and bounds the answer cache.
@@ -99,6 +101,13 @@ type Bypass struct {
 	PrivateRelay bool `mapstructure:"private_relay"`
 	// DDR answers _dns.resolver.arpa NODATA and never forwards resolver.arpa.
 	DDR bool `mapstructure:"ddr"`
+}
+
+// Policy holds rules beyond the name lists.
+type Policy struct {
+	// BlockIPs are CIDRs or IPs, or files of one per line: answers with an
+	// address (A, AAAA, HTTPS/SVCB hint) inside one are blocked.
+	BlockIPs []string `mapstructure:"block_ips"`
 }
 
 // HTTP configures the SOC console and API.
@@ -238,6 +247,7 @@ func keys() []keyInfo {
 		{"bypass.firefox_canary", kindBool, "answer Firefox's DoH canary use-application-dns.net NXDOMAIN"},
 		{"bypass.private_relay", kindBool, "answer iCloud Private Relay names NXDOMAIN"},
 		{"bypass.ddr", kindBool, "answer _dns.resolver.arpa NODATA, never forward resolver.arpa"},
+		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
 		{"http.token", kindString, "bearer token for the console and API (prefer the environment variable)"},
 		{"sinkhole.action", kindString, "answer to blocked queries: nxdomain, null, ip or refused"},
 		{"sinkhole.ipv4", kindString, "IPv4 address answered by action ip"},

@@ -4,16 +4,21 @@
 package lists
 
 import (
+	"bufio"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dijk-dns/dijk/internal/blocklist"
+	"github.com/dijk-dns/dijk/internal/policy"
 )
 
 // Options configures a Manager.
@@ -180,4 +185,62 @@ func (m *Manager) Reload(apply func(block, allow *blocklist.Trie)) error {
 	apply(block, allow)
 	m.log.Info("lists reloaded", "rules", block.Len(), "exceptions", allow.Len())
 	return nil
+}
+
+// LoadIPRules reads policy.block_ips: each entry is a CIDR or an IP, or the
+// path of a file with one CIDR or IP per line ('#' comments). A malformed
+// line is logged with file:line and skipped; a missing file is an error.
+func (m *Manager) LoadIPRules(entries []string) ([]policy.IPRule, error) {
+	var rules []policy.IPRule
+	for _, e := range entries {
+		if p, ok := parsePrefix(e); ok {
+			rules = append(rules, policy.IPRule{Prefix: p, Source: "policy.block_ips"})
+			continue
+		}
+		fileRules, err := m.loadIPFile(e)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, fileRules...)
+	}
+	return rules, nil
+}
+
+func (m *Manager) loadIPFile(path string) ([]policy.IPRule, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy.block_ips: %w", err)
+	}
+	defer f.Close()
+	var rules []policy.IPRule
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		p, ok := parsePrefix(text)
+		if !ok {
+			m.log.Warn("skipped block_ips line", "problem", fmt.Sprintf("%s:%d: %q is neither a CIDR nor an IP address", path, line, text))
+			continue
+		}
+		rules = append(rules, policy.IPRule{Prefix: p, Source: path, Line: line})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("policy.block_ips %s: %w", path, err)
+	}
+	return rules, nil
+}
+
+// parsePrefix reads a CIDR (masked) or a single address.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
 }

@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,5 +88,33 @@ func TestLoadAndReload(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.entries); n != 1 {
 		t.Errorf("entries gauge has %d series after the file was dropped, want 1", n)
+	}
+}
+
+func TestLoadIPRules(t *testing.T) {
+	m, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "bad-ips.txt")
+	if err := os.WriteFile(file, []byte("# ranges\n203.0.113.0/24\nnot-an-ip\n2001:db8::1 # one host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := m.LoadIPRules([]string{"198.51.100.7", "192.0.2.0/25", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"198.51.100.7/32 policy.block_ips:0", "192.0.2.0/25 policy.block_ips:0",
+		"203.0.113.0/24 " + file + ":2", "2001:db8::1/128 " + file + ":4"}
+	if len(rules) != len(want) {
+		t.Fatalf("rules = %v, want %v", rules, want)
+	}
+	for i, r := range rules {
+		if got := fmt.Sprintf("%s %s:%d", r.Prefix, r.Source, r.Line); got != want[i] {
+			t.Errorf("rule %d = %s, want %s", i, got, want[i])
+		}
+	}
+	if _, err := m.LoadIPRules([]string{filepath.Join(t.TempDir(), "missing.txt")}); err == nil {
+		t.Error("missing file: want an error")
 	}
 }

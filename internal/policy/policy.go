@@ -6,6 +6,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -32,17 +33,28 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for hit timestamps; nil means time.Now.
 	Now func() time.Time
+	// BlockIPs blocks answers whose A/AAAA records, or HTTPS/SVCB address
+	// hints, fall in one of these ranges (IP rules, like RPZ rpz-ip).
+	BlockIPs []IPRule
+}
+
+// IPRule is one range of policy.block_ips and where it was written.
+type IPRule struct {
+	Prefix netip.Prefix
+	Source string // "policy.block_ips" or a file path
+	Line   int
 }
 
 // Policy is the blocking handler. Its list trie can be replaced at any time
 // without locking queries out.
 type Policy struct {
-	next   chain.Handler
-	sink   Sinkhole
-	hits   HitLogger
-	now    func() time.Time
-	active atomic.Pointer[active]
-	blocks *prometheus.CounterVec
+	blockIPs atomic.Pointer[[]IPRule]
+	next     chain.Handler
+	sink     Sinkhole
+	hits     HitLogger
+	now      func() time.Time
+	active   atomic.Pointer[active]
+	blocks   *prometheus.CounterVec
 }
 
 // active is the lists in force and the SOA serial that identifies them.
@@ -95,7 +107,13 @@ func New(opts Options, block, allow *blocklist.Trie, next chain.Handler) (*Polic
 		return nil, fmt.Errorf("register policy metrics: %w", err)
 	}
 	p.SetLists(block, allow)
+	p.SetBlockIPs(opts.BlockIPs)
 	return p, nil
+}
+
+// SetBlockIPs replaces the address ranges whose answers are blocked.
+func (p *Policy) SetBlockIPs(rules []IPRule) {
+	p.blockIPs.Store(&rules)
 }
 
 // SetLists makes block and allow the lists in force (allow may be nil).
@@ -127,7 +145,63 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 	if i, rule, member, cloaked := cloakedMember(cur, resp.Answer); cloaked {
 		return p.block(req, cur, rule, resp.Answer[:i], member), nil
 	}
+	if ipRule, addr, ok := p.blockedAddress(resp.Answer); ok {
+		rule := blocklist.Rule{Name: ipRule.Prefix.String(), Source: ipRule.Source, Line: ipRule.Line}
+		return p.block(req, cur, rule, nil, addr.String()), nil
+	}
 	return resp, nil
+}
+
+// blockedAddress finds the first address in answer (A, AAAA, or an
+// HTTPS/SVCB ipv4hint/ipv6hint) inside a block_ips range.
+func (p *Policy) blockedAddress(answer []dns.RR) (IPRule, netip.Addr, bool) {
+	rules := *p.blockIPs.Load()
+	if len(rules) == 0 {
+		return IPRule{}, netip.Addr{}, false
+	}
+	for _, rr := range answer {
+		for _, ip := range addresses(rr) {
+			addr, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			addr = addr.Unmap()
+			for _, r := range rules {
+				if r.Prefix.Contains(addr) {
+					return r, addr, true
+				}
+			}
+		}
+	}
+	return IPRule{}, netip.Addr{}, false
+}
+
+// addresses lists the IP addresses an answer record hands to the client.
+func addresses(rr dns.RR) []net.IP {
+	switch rr := rr.(type) {
+	case *dns.A:
+		return []net.IP{rr.A}
+	case *dns.AAAA:
+		return []net.IP{rr.AAAA}
+	case *dns.HTTPS:
+		return svcbHints(rr.Value)
+	case *dns.SVCB:
+		return svcbHints(rr.Value)
+	}
+	return nil
+}
+
+func svcbHints(kvs []dns.SVCBKeyValue) []net.IP {
+	var ips []net.IP
+	for _, kv := range kvs {
+		switch h := kv.(type) {
+		case *dns.SVCBIPv4Hint:
+			ips = append(ips, h.Hint...)
+		case *dns.SVCBIPv6Hint:
+			ips = append(ips, h.Hint...)
+		}
+	}
+	return ips
 }
 
 // block answers req with the sinkhole for rule and logs the hit. chain holds

@@ -485,3 +485,43 @@ func TestAllowAtTheSameNameWins(t *testing.T) {
 		t.Errorf("forwarded %d of 2 queries, want both: an allow at the same name wins", next.calls.Load())
 	}
 }
+
+func TestBlockIPs(t *testing.T) {
+	rules := []IPRule{
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Source: "policy.block_ips"},
+		{Prefix: netip.MustParsePrefix("2001:db8:bad::/48"), Source: "/etc/dijk/bad-ips.txt", Line: 3},
+	}
+	tests := []struct {
+		name    string
+		answer  []string
+		blocked bool
+		via     string
+	}{
+		{"A in range", []string{"x.example.org. 60 IN A 203.0.113.9"}, true, "203.0.113.9"},
+		{"AAAA in range", []string{"x.example.org. 60 IN AAAA 2001:db8:bad::1"}, true, "2001:db8:bad::1"},
+		{"second A in range", []string{"x.example.org. 60 IN A 192.0.2.1", "x.example.org. 60 IN A 203.0.113.200"}, true, "203.0.113.200"},
+		{"HTTPS ipv4hint in range", []string{"x.example.org. 60 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.1,203.0.113.7"}, true, "203.0.113.7"},
+		{"SVCB ipv6hint in range", []string{"x.example.org. 60 IN SVCB 1 svc.example.org. ipv6hint=2001:db8:bad::5"}, true, "2001:db8:bad::5"},
+		{"A outside", []string{"x.example.org. 60 IN A 192.0.2.1"}, false, ""},
+		{"hint outside", []string{"x.example.org. 60 IN HTTPS 1 . ipv4hint=192.0.2.1"}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := &recorder{}
+			p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: hits, BlockIPs: rules}, testTrie(t, testList), nil, aliasNext(tt.answer...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := p.ServeDNS(context.Background(), newRequest("x.example.org.", dns.TypeA, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resp.Rcode == dns.RcodeNameError; got != tt.blocked {
+				t.Fatalf("blocked = %v (%v), want %v", got, resp, tt.blocked)
+			}
+			if tt.blocked && (len(resp.Answer) != 0 || len(hits.events) != 1 || hits.events[0].Via != tt.via) {
+				t.Errorf("answer %v events %+v, want no address and one hit via %s", resp.Answer, hits.events, tt.via)
+			}
+		})
+	}
+}
