@@ -147,7 +147,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if err := inst.openHitLog(cfg, hitsStdout); err != nil {
 		return nil, err
 	}
-	if inst.soc, err = soc.New(soc.Options{Registerer: reg}); err != nil {
+	if inst.soc, err = soc.New(soc.Options{RingSize: cfg.HTTP.RecentHits, Registerer: reg}); err != nil {
 		return nil, err
 	}
 	hits := soc.Tee(inst.socLoggers()...)

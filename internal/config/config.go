@@ -115,6 +115,8 @@ type HTTP struct {
 	// Token, when set, is required as a bearer token by the console and API.
 	// Without it they are served only on a loopback listen.http.
 	Token Secret `mapstructure:"token"`
+	// RecentHits is how many recent hits the API and console keep in memory.
+	RecentHits int `mapstructure:"recent_hits"`
 }
 
 // Sinkhole holds how blocked queries are answered.
@@ -248,6 +250,7 @@ func keys() []keyInfo {
 		{"bypass.private_relay", kindBool, "answer iCloud Private Relay names NXDOMAIN"},
 		{"bypass.ddr", kindBool, "answer _dns.resolver.arpa NODATA, never forward resolver.arpa"},
 		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
+		{"http.recent_hits", kindInt, "recent hits kept in memory for the API and console"},
 		{"http.token", kindString, "bearer token for the console and API (prefer the environment variable)"},
 		{"sinkhole.action", kindString, "answer to blocked queries: nxdomain, null, ip or refused"},
 		{"sinkhole.ipv4", kindString, "IPv4 address answered by action ip"},

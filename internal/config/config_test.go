@@ -44,6 +44,7 @@ func defaultConfig() *Config {
 		RateLimit: RateLimit{QPS: 500, Burst: 1000, Slip: 2},
 		Bypass:    Bypass{FirefoxCanary: true, PrivateRelay: true, DDR: true},
 		Policy:    Policy{BlockIPs: []string{}},
+		HTTP:      HTTP{RecentHits: 10000},
 		Sinkhole: Sinkhole{
 			Action: "nxdomain",
 			TTL:    5 * time.Minute,

@@ -110,6 +110,10 @@ func (c *Config) problems() []error {
 		add("cache.serve_stale", "%s must not be negative", c.Cache.ServeStale)
 	}
 
+	if n := c.HTTP.RecentHits; n < 1 || n > 1_000_000 {
+		add("http.recent_hits", "%d is outside 1 to 1000000", n)
+	}
+
 	// http.token
 	if t := c.HTTP.Token; t != "" && len(t) < 16 {
 		add("http.token", "is shorter than 16 characters; use a long random value")
