@@ -13,18 +13,28 @@ import (
 // loadConfig parses a command's flags and loads the configuration. The bool
 // is false when the caller should stop (help was printed).
 func loadConfig(name string, args, environ []string, stderr io.Writer) (*config.Config, []string, bool, error) {
-	fs := pflag.NewFlagSet("dijk "+name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, nil, false, nil
-		}
-		return nil, nil, false, err
+	fs, ok, err := parseFlags(name, args, stderr)
+	if !ok || err != nil {
+		return nil, nil, ok, err
 	}
 	cfg, err := config.Load(fs, environ)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("config: %w", err)
 	}
 	return cfg, fs.Args(), true, nil
+}
+
+// parseFlags parses a command's flags. The bool is false when the caller
+// should stop (help was printed, or the flags are wrong).
+func parseFlags(name string, args []string, stderr io.Writer) (*pflag.FlagSet, bool, error) {
+	fs := pflag.NewFlagSet("dijk "+name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return fs, true, nil
 }

@@ -10,7 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +33,7 @@ import (
 	"github.com/dijk-dns/dijk/internal/server"
 	"github.com/dijk-dns/dijk/internal/soc"
 	"github.com/dijk-dns/dijk/internal/upstream"
+	"github.com/dijk-dns/dijk/internal/watch"
 )
 
 // resolvConf is where default upstreams come from when none are configured.
@@ -39,13 +43,18 @@ const resolvConf = "/etc/resolv.conf"
 const shutdownGrace = 10 * time.Second
 
 func serveCommand(args, environ []string, stderr io.Writer) int {
-	cfg, _, ok, err := loadConfig("serve", args, environ, stderr)
+	fs, ok, err := parseFlags("serve", args, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk: %v\n", err)
 		return exitFail
 	}
 	if !ok {
 		return exitOK
+	}
+	cfg, err := config.Load(fs, environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "dijk: config: %v\n", err)
+		return exitFail
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.Log.Level}))
 
@@ -61,11 +70,28 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 		return exitFail
 	}
 	logger.Info("dijk started", "version", version, "config", configName(cfg), "dns", inst.dnsAddrs())
+	changed := make(chan struct{}, 1)
+	stopWatch := inst.watch(ctx, cfg, changed)
 	for {
 		select {
 		case <-hup:
-			_ = inst.reload()
+			inst.reloadConfig(func() (*config.Config, error) { return config.Load(fs, environ) })
+		case <-changed:
+			logger.Info("a configuration or list file changed; reloading")
+			if next := inst.reloadConfig(func() (*config.Config, error) { return config.Load(fs, environ) }); next != nil &&
+				!slices.Equal(watchedFiles(next), watchedFiles(cfg)) {
+				stopWatch()
+				cfg = next
+				stopWatch = inst.watch(ctx, cfg, changed)
+				// A newly listed file may have changed before its watch
+				// began: reload once more now that it is watched.
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
 		case <-ctx.Done():
+			stopWatch()
 			logger.Info("shutting down: draining in-flight queries")
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 			err := inst.shutdown(sctx)
@@ -78,6 +104,65 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+}
+
+// watch reloads on changes to the config file and every list file on disk,
+// so an edit takes effect without a signal. It returns a function that
+// stops the watch.
+func (inst *instance) watch(ctx context.Context, cfg *config.Config, changed chan<- struct{}) (stop func()) {
+	files := watchedFiles(cfg)
+	inst.log.Debug("watching files", "files", files)
+	w, err := watch.New(watch.Options{Files: files, Logger: inst.log, OnChange: func() {
+		select {
+		case changed <- struct{}{}:
+		default: // a reload is already pending
+		}
+	}})
+	if err != nil {
+		inst.log.Warn("cannot watch files; reload with SIGHUP instead", "err", err)
+		return func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(wctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// watchedFiles are the config file and every list or IP file on disk.
+func watchedFiles(cfg *config.Config) []string {
+	var files []string
+	if cfg.File != "" {
+		files = append(files, cfg.File)
+	}
+	for _, src := range slices.Concat(cfg.Blocklists, cfg.Allowlists) {
+		if !strings.HasPrefix(src, "builtin:") {
+			files = append(files, stripFormat(src))
+		}
+	}
+	for _, e := range cfg.Policy.BlockIPs {
+		if _, err := netip.ParsePrefix(e); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(e); err == nil {
+			continue
+		}
+		files = append(files, e)
+	}
+	slices.Sort(files)
+	return slices.Compact(files)
+}
+
+// stripFormat removes a list format prefix such as "hosts:" from a source.
+func stripFormat(src string) string {
+	for _, p := range []string{"plain:", "hosts:", "adblock:", "rpz:"} {
+		if rest, ok := strings.CutPrefix(src, p); ok {
+			return rest
+		}
+	}
+	return src
 }
 
 // instance is one running resolver with everything it owns.
@@ -96,6 +181,7 @@ type instance struct {
 	upstream *upstream.Forwarder
 	registry *prometheus.Registry
 	blockIPs []string // policy.block_ips, re-read on reload
+	cfg      *config.Config
 }
 
 // start builds the request chain and opens the listeners:
@@ -110,7 +196,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	inst := &instance{log: logger, registry: newRegistry(), blockIPs: cfg.Policy.BlockIPs}
+	inst := &instance{log: logger, registry: newRegistry(), blockIPs: cfg.Policy.BlockIPs, cfg: cfg}
 	defer func() {
 		if err != nil {
 			inst.shutdown(context.Background())
@@ -376,6 +462,50 @@ func (inst *instance) reload() error {
 	}
 	inst.policy.SetBlockIPs(rules)
 	return nil
+}
+
+// reloadConfig re-reads the configuration and applies what can change
+// without a restart: the block lists, allowlists and policy.block_ips.
+// Other changes are logged as needing a restart. A configuration that no
+// longer loads keeps everything in force. It returns the new configuration,
+// or nil when it did not load.
+func (inst *instance) reloadConfig(load func() (*config.Config, error)) *config.Config {
+	next, err := load()
+	if err != nil {
+		inst.log.Error("config reload failed; keeping the configuration in force", "err", err)
+		_ = inst.reload() // list files may still have changed
+		return nil
+	}
+	if ignored := restartOnlyChanges(inst.cfg, next); len(ignored) > 0 {
+		inst.log.Warn("config changes that need a restart were not applied", "sections", ignored)
+	}
+	old := inst.lists.SetSources(next.Blocklists, next.Allowlists)
+	oldIPs := inst.blockIPs
+	inst.blockIPs = next.Policy.BlockIPs
+	if err := inst.reload(); err != nil {
+		inst.lists.SetSources(old.Block, old.Allow)
+		inst.blockIPs = oldIPs
+		return nil
+	}
+	inst.cfg = next
+	return next
+}
+
+// restartOnlyChanges names the top-level sections that differ between two
+// configurations, apart from those a reload applies.
+func restartOnlyChanges(a, b *config.Config) []string {
+	x, y := *a, *b
+	for _, c := range []*config.Config{&x, &y} {
+		c.File, c.Blocklists, c.Allowlists, c.Policy.BlockIPs = "", nil, nil, nil
+	}
+	var sections []string
+	xv, yv := reflect.ValueOf(x), reflect.ValueOf(y)
+	for i := range xv.NumField() {
+		if !reflect.DeepEqual(xv.Field(i).Interface(), yv.Field(i).Interface()) {
+			sections = append(sections, strings.ToLower(xv.Type().Field(i).Name))
+		}
+	}
+	return sections
 }
 
 func (inst *instance) dnsAddrs() []string {

@@ -99,14 +99,34 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
+// Sources are the block and allow list references in force.
+type Sources struct{ Block, Allow []string }
+
+// SetSources replaces the lists the next Load reads, and returns the old
+// ones so a caller can restore them when that load fails.
+func (m *Manager) SetSources(block, allow []string) Sources {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := Sources{Block: m.opts.Sources, Allow: m.opts.Allow}
+	m.opts.Sources, m.opts.Allow = block, allow
+	return old
+}
+
+func (m *Manager) sources() Sources {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Sources{Block: m.opts.Sources, Allow: m.opts.Allow}
+}
+
 // Load reads every block and allow source and returns the new tries.
 // Malformed lines are logged with file:line and skipped; a missing source is
 // an error.
 func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
-	block, blockInfos, err := m.load(m.opts.Sources)
+	src := m.sources()
+	block, blockInfos, err := m.load(src.Block)
 	if err == nil {
 		var allowInfos []blocklist.ListInfo
-		allow, allowInfos, err = m.load(m.opts.Allow)
+		allow, allowInfos, err = m.load(src.Allow)
 		blockInfos = append(blockInfos, allowInfos...)
 	}
 	if err != nil {
@@ -153,7 +173,7 @@ func (m *Manager) recordFailure(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.status) == 0 {
-		for _, src := range slices.Concat(m.opts.Sources, m.opts.Allow) {
+		for _, src := range slices.Concat(m.opts.Sources, m.opts.Allow) { // under m.mu already
 			m.status = append(m.status, Status{Source: src})
 		}
 	}

@@ -268,6 +268,7 @@ func newTestForwarderWith(t testing.TB, opts Options) *testForwarder {
 	t.Cleanup(func() { _ = f.Close() })
 	clock := newFakeClock()
 	f.now = clock.Now
+	f.loopbackLoops = true // the fakes stand in for remote upstreams
 	return &testForwarder{Forwarder: f, reg: reg, clock: clock, logs: logs}
 }
 

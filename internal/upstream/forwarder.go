@@ -25,12 +25,15 @@ const loopWarnEvery = time.Minute
 // upstream resolvers. It is safe for concurrent use.
 type Forwarder struct {
 	// slots holds a token per running exchange (Options.MaxConcurrent).
-	slots     chan struct{}
-	upstreams []*upstream
-	timeout   time.Duration
-	cooldown  time.Duration
-	log       *slog.Logger
-	metrics   *metrics
+	slots chan struct{}
+	// loopbackLoops makes loopback clients count for loop detection; only
+	// tests, whose fake upstreams must live on loopback, set it.
+	loopbackLoops bool
+	upstreams     []*upstream
+	timeout       time.Duration
+	cooldown      time.Duration
+	log           *slog.Logger
+	metrics       *metrics
 	// now is the clock for cooldowns and the loop-warning limit; tests
 	// replace it instead of sleeping. Network deadlines use the real clock.
 	now func() time.Time

@@ -65,6 +65,14 @@ func (f *Forwarder) candidates(now time.Time) []*upstream {
 // isUpstream reports whether addr is the IP of one of our upstreams.
 func (f *Forwarder) isUpstream(addr netip.Addr) bool {
 	addr = addr.Unmap()
+	// A loopback client shares its address with a local upstream (Unbound
+	// on 127.0.0.1, say) while being an ordinary program on the same host:
+	// its duplicate queries are coalesced, not refused. A loop through a
+	// loopback upstream still cannot amplify: the looped query waits on the
+	// one in flight and both fail at the timeout.
+	if addr.IsLoopback() && !f.loopbackLoops {
+		return false
+	}
 	for _, u := range f.upstreams {
 		if u.ip == addr {
 			return true

@@ -73,16 +73,23 @@ func TestLoopDetection(t *testing.T) {
 		client   string
 		inFlight bool // the same query is already being forwarded
 		wantLoop bool
+		// production keeps the default: a loopback client is a local
+		// program, never taken for a looping upstream.
+		production bool
 	}{
 		{name: "from an upstream while in flight", client: "127.0.0.1:40000", inFlight: true, wantLoop: true},
 		{name: "from an upstream, not in flight", client: "127.0.0.1:40000"},
 		{name: "from an upstream as IPv4-mapped IPv6, in flight", client: "[::ffff:127.0.0.1]:40000", inFlight: true, wantLoop: true},
 		{name: "from another client while in flight", client: "192.0.2.77:40000", inFlight: true},
+		{name: "local client sharing a loopback upstream's address joins the flight", client: "127.0.0.1:40000", inFlight: true, production: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake, release := gatedFake(t)
 			f := newTestForwarder(t, hangGuard, fake.addr)
+			if tt.production {
+				f.loopbackLoops = false
+			}
 			first := make(chan error, 1)
 			if tt.inFlight {
 				go func() {
