@@ -155,3 +155,85 @@ func BenchmarkLoad1M(b *testing.B) {
 	b.ReportMetric(float64(retained)/float64(loads)/(1<<20), "heap-MB")
 	b.ReportMetric(float64(allocated)/float64(loads)/(1<<20), "alloc-MB")
 }
+
+// BenchmarkLookupRPZ measures lookups in a trie shaped like an imported RPZ
+// feed: each suffix entry of the synthetic list becomes the "name" and
+// "*.name" pair RPZ needs, so hits below a name go through the subdomains
+// map as well as the node map.
+func BenchmarkLookupRPZ(b *testing.B) {
+	list := newSyntheticList(benchEntries / 5)
+	builder := NewBuilder()
+	for i, name := range list.suffixes {
+		builder.Add("rpz", Entry{Name: name, Kind: KindExact, Action: ActionNXDomain, Line: 2*i + 1})
+		builder.Add("rpz", Entry{Name: name, Kind: KindSubdomains, Action: ActionNXDomain, Line: 2*i + 2})
+	}
+	trie := builder.Build()
+	cases := []struct {
+		name     string
+		form     string
+		wantKind Kind
+	}{
+		{name: "hit-apex", form: "%s.", wantKind: KindExact},
+		{name: "hit-below", form: "www.%s.", wantKind: KindSubdomains},
+	}
+	for _, c := range cases {
+		for _, set := range []struct {
+			name string
+			size int
+		}{{name: "hot", size: 256}, {name: "cold", size: 1 << 16}} {
+			names := list.pick(set.size, list.suffixes, c.form)
+			for _, name := range names {
+				if r, ok := trie.Lookup(name); !ok || r.Kind != c.wantKind {
+					b.Fatalf("Lookup(%q) = %+v, %v, want a %s rule", name, r, ok, c.wantKind)
+				}
+			}
+			b.Run(c.name+"/"+set.name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if _, ok := trie.Lookup(names[i%len(names)]); !ok {
+						b.Fatal("lookup result changed")
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkParseFormat measures the parsers on the same names written in
+// each format, per line, so a slow format shows against plain.
+func BenchmarkParseFormat(b *testing.B) {
+	list := newSyntheticList(20_000)
+	var plain, hosts, adblock, rpz strings.Builder
+	rpz.WriteString("$TTL 300\n$ORIGIN rpz.example.\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\n")
+	for _, name := range list.suffixes {
+		plain.WriteString(name + "\n")
+		hosts.WriteString("0.0.0.0 " + name + "\n")
+		adblock.WriteString("||" + name + "^\n")
+		rpz.WriteString(name + " CNAME .\n")
+	}
+	cases := []struct {
+		name   string
+		format Format
+		text   string
+	}{
+		{name: "plain", format: FormatPlain, text: plain.String()},
+		{name: "hosts", format: FormatHosts, text: hosts.String()},
+		{name: "adblock", format: FormatAdblock, text: adblock.String()},
+		{name: "rpz", format: FormatRPZ, text: rpz.String()},
+		{name: "auto-rpz", format: FormatAuto, text: rpz.String()},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				entries, warnings, err := ParseFormat("bench", strings.NewReader(c.text), c.format)
+				if err != nil || len(warnings) != 0 || len(entries) != len(list.suffixes) {
+					b.Fatalf("ParseFormat(%s) = %d entries, %d warnings, %v", c.name, len(entries), len(warnings), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(list.suffixes)), "ns/line")
+		})
+	}
+}

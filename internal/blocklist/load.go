@@ -1,6 +1,7 @@
 package blocklist
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,62 +18,170 @@ const builtinPrefix = "builtin:"
 
 // ListInfo describes one loaded source.
 type ListInfo struct {
-	Source   string
-	Entries  int
+	Source string
+	// Format is the syntax the source was read as: what its prefix says, or
+	// what DetectFormat chose, so a misdetected list shows in the logs.
+	Format   Format
+	Entries  int // entries loaded, exceptions included
 	Warnings int
 	// Version identifies the list's content: the first 12 hex digits of its
 	// SHA-256. Hit logs carry it, so the SOC can tell which list version
 	// caused a block.
 	Version string
+	// AllowEntries is how many of Entries are exceptions: all of an allow
+	// source's, and a block source's "@@" and rpz-passthru entries.
+	AllowEntries int
+}
+
+// listSpec is a source reference taken apart.
+type listSpec struct {
+	source   string // as configured: the name in infos, warnings and rules
+	location string // a path, or "builtin:NAME"
+	format   Format // from the "FORMAT:" prefix; FormatAuto if none
+	// legacy reads a builtin list without a prefix as Parse does: the
+	// shipped lists are plain, and a stray "*.name" in them is a bug to
+	// report, not a rule to load.
+	legacy bool
+}
+
+// parseSpec splits "FORMAT:LOCATION" ("hosts:/etc/hosts.block"); a source
+// without a known format name before its first colon is a location.
+func parseSpec(source string) listSpec {
+	spec := listSpec{source: source, location: source}
+	if prefix, rest, ok := strings.Cut(source, ":"); ok && prefix+":" != builtinPrefix {
+		if f, err := ParseFormatName(prefix); err == nil {
+			spec.format, spec.location = f, rest
+			return spec
+		}
+	}
+	spec.legacy = strings.HasPrefix(source, builtinPrefix)
+	return spec
 }
 
 // Load reads every source in order and builds one trie. A source is "builtin:NAME" (NAME.txt in
-// builtin) or a file path. An unknown builtin name (the error lists the available ones), a missing or
-// unreadable file is an error naming the source. Malformed lines are returned as warnings.
+// builtin) or a file path, optionally after a format prefix ("hosts:/path", "adblock:", "rpz:",
+// "plain:", "auto:"). A path without a prefix is read in the format DetectFormat picks; a builtin
+// list without one in the plain format as Parse reads it. An unknown builtin name (the error lists
+// the available ones), a missing or unreadable file is an error naming the source. Malformed and
+// unsupported lines are returned as warnings.
+//
+// Load builds a block trie only: exceptions in a source ("@@||name^", rpz-passthru) are skipped
+// with a warning. LoadPolicy applies them.
 //
 // Any source failing fails the whole load: a partial trie would quietly
 // unblock what the missing list covers, so the caller should keep serving
 // the previous trie instead.
 func Load(sources []string, builtin fs.FS) (*Trie, []ListInfo, []Warning, error) {
+	block, _, infos, warnings, err := load(sources, nil, builtin, false)
+	return block, infos, warnings, err
+}
+
+// LoadPolicy loads the block and allow sources (named as for Load) into a
+// block trie and an allow trie. Exceptions found in block sources ("@@||name^",
+// RPZ rpz-passthru) go into the allow trie; every entry of an allow source is
+// an exception, whatever its syntax says, so a block list can serve as an
+// allow list unchanged. infos holds the block sources, then the allow ones.
+// Errors are as for Load; allowTrie is empty, not nil, without exceptions.
+func LoadPolicy(block, allow []string, builtin fs.FS) (blockTrie, allowTrie *Trie, infos []ListInfo, warnings []Warning, err error) {
+	return load(block, allow, builtin, true)
+}
+
+func load(blockSources, allowSources []string, builtin fs.FS, exceptions bool) (*Trie, *Trie, []ListInfo, []Warning, error) {
 	// Counting lines first sizes the trie: on a 1M-entry list, growing the
 	// map as entries arrive took longer and needed about 40% more peak
 	// memory than reading the files twice.
-	lines := 0
-	for _, source := range sources {
-		n, err := countLines(source, builtin)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		lines += n
+	blockLines, err := countAllLines(blockSources, builtin)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	b := newBuilder(lines)
-	infos := make([]ListInfo, len(sources))
+	allowLines, err := countAllLines(allowSources, builtin)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	blockBuilder := newBuilder(blockLines)
+	var allowBuilder *Builder
+	if exceptions {
+		allowBuilder = newBuilder(allowLines)
+	}
+	infos := make([]ListInfo, 0, len(blockSources)+len(allowSources))
 	var warnings []Warning
-	for i, source := range sources {
-		entries := 0
-		listWarnings, version, err := loadSource(source, builtin, func(e Entry) {
-			b.add(source, e) // Parse returns canonical names
-			entries++
+	read := func(source string, emit func(*ListInfo, Entry) error) error {
+		info := ListInfo{Source: source}
+		listWarnings, err := loadSource(parseSpec(source), builtin, &info, func(e Entry) error {
+			return emit(&info, e)
 		})
 		if err != nil {
-			return nil, nil, nil, err
+			return err
 		}
-		b.setVersion(source, version)
-		infos[i] = ListInfo{Source: source, Entries: entries, Warnings: len(listWarnings), Version: version}
+		blockBuilder.setVersion(source, info.Version)
+		if allowBuilder != nil {
+			allowBuilder.setVersion(source, info.Version)
+		}
+		info.Warnings = len(listWarnings)
+		infos = append(infos, info)
 		warnings = append(warnings, listWarnings...)
+		return nil
 	}
-	return b.Build(), infos, warnings, nil
+	for _, source := range blockSources {
+		err := read(source, func(info *ListInfo, e Entry) error {
+			if !e.Allow {
+				blockBuilder.add(source, e) // the parsers return canonical names
+				info.Entries++
+				return nil
+			}
+			if allowBuilder == nil {
+				return fmt.Errorf("exception for %q skipped: Load builds a block list only; load this list with LoadPolicy", e.Name)
+			}
+			e.Action = ActionDefault // an exception answers nothing itself
+			allowBuilder.add(source, e)
+			info.Entries++
+			info.AllowEntries++
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	for _, source := range allowSources {
+		err := read(source, func(info *ListInfo, e Entry) error {
+			e.Allow, e.Action = true, ActionDefault
+			allowBuilder.add(source, e)
+			info.Entries++
+			info.AllowEntries++
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	var allowTrie *Trie
+	if allowBuilder != nil {
+		allowTrie = allowBuilder.Build()
+	}
+	return blockBuilder.Build(), allowTrie, infos, warnings, nil
+}
+
+func countAllLines(sources []string, builtin fs.FS) (int, error) {
+	total := 0
+	for _, source := range sources {
+		n, err := countLines(parseSpec(source), builtin)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // countLines returns an upper bound on the entries in source if it is a
 // regular file, and 0 otherwise: a pipe cannot be read twice.
-func countLines(source string, builtin fs.FS) (int, error) {
-	if !isRegularFile(source, builtin) {
+func countLines(spec listSpec, builtin fs.FS) (int, error) {
+	if !isRegularFile(spec.location, builtin) {
 		return 0, nil // only a size hint: the parse pass reports real errors
 	}
-	f, err := openSource(source, builtin)
+	f, err := openSource(spec.location, builtin)
 	if err != nil {
-		return 0, fmt.Errorf("opening list %s: %w", source, err)
+		return 0, fmt.Errorf("opening list %s: %w", spec.source, err)
 	}
 	defer f.Close() // read-only: a close error cannot lose data
 	buf := make([]byte, 64<<10)
@@ -84,7 +193,7 @@ func countLines(source string, builtin fs.FS) (int, error) {
 		case errors.Is(err, io.EOF):
 			return lines, nil
 		case err != nil:
-			return 0, fmt.Errorf("reading list %s: %w", source, err)
+			return 0, fmt.Errorf("reading list %s: %w", spec.source, err)
 		}
 	}
 }
@@ -105,22 +214,37 @@ func isRegularFile(source string, builtin fs.FS) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-// loadSource parses one source and returns its warnings and content version.
-func loadSource(source string, builtin fs.FS, emit func(Entry)) ([]Warning, string, error) {
-	f, err := openSource(source, builtin)
+// loadSource parses one source, handing its entries to emit, and fills in
+// info's Format and Version.
+func loadSource(spec listSpec, builtin fs.FS, info *ListInfo, emit func(Entry) error) ([]Warning, error) {
+	f, err := openSource(spec.location, builtin)
 	if err != nil {
-		return nil, "", fmt.Errorf("opening list %s: %w", source, err)
+		return nil, fmt.Errorf("opening list %s: %w", spec.source, err)
 	}
 	defer f.Close() // read-only: a close error cannot lose data
 	h := sha256.New()
-	warnings, err := parseLines(source, io.TeeReader(f, h), parsePlainLine, emit)
+	br := bufio.NewReaderSize(io.TeeReader(f, h), maxLineLen)
+	var p lineParser = plainParser{}
+	info.Format = FormatPlain
+	if !spec.legacy {
+		if info.Format = spec.format; info.Format == FormatAuto {
+			if info.Format, err = detectReader(br); err != nil {
+				return nil, fmt.Errorf("loading list %s: %w", spec.source, err)
+			}
+		}
+		if p, err = newParser(info.Format); err != nil {
+			return nil, fmt.Errorf("loading list %s: %w", spec.source, err)
+		}
+	}
+	warnings, err := parseLines(spec.source, br, p, emit)
 	if err != nil {
-		return nil, "", fmt.Errorf("loading list %s: %w", source, err)
+		return nil, fmt.Errorf("loading list %s: %w", spec.source, err)
 	}
 	if _, err := io.Copy(h, f); err != nil { // parseLines may stop early on an I/O error only
-		return nil, "", fmt.Errorf("loading list %s: %w", source, err)
+		return nil, fmt.Errorf("loading list %s: %w", spec.source, err)
 	}
-	return warnings, hex.EncodeToString(h.Sum(nil))[:12], nil
+	info.Version = hex.EncodeToString(h.Sum(nil))[:12]
+	return warnings, nil
 }
 
 func openSource(source string, builtin fs.FS) (io.ReadCloser, error) {

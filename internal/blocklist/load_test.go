@@ -42,14 +42,14 @@ func TestLoad(t *testing.T) {
 			sources: []string{"builtin:deepseek", extraPath},
 			builtin: builtin,
 			wantInfos: []ListInfo{
-				{Source: "builtin:deepseek", Entries: 1, Warnings: 1, Version: contentVersion(deepseekText)},
-				{Source: extraPath, Entries: 2, Warnings: 1, Version: contentVersion(extraText)},
+				{Source: "builtin:deepseek", Format: FormatPlain, Entries: 1, Warnings: 1, Version: contentVersion(deepseekText)},
+				{Source: extraPath, Format: FormatPlain, Entries: 2, Warnings: 1, Version: contentVersion(extraText)},
 			},
 			wantWarnings: []string{"builtin:deepseek:3: ", extraPath + ":4: "},
 			wantBlocked: map[string]Rule{
 				// deepseek.com is in both lists: the first source wins.
 				"chat.deepseek.com.": {Name: "deepseek.com", Source: "builtin:deepseek", Version: contentVersion(deepseekText), Line: 2},
-				"cmpassport.com.":    {Name: "cmpassport.com", Exact: true, Source: extraPath, Version: contentVersion(extraText), Line: 2},
+				"cmpassport.com.":    {Name: "cmpassport.com", Exact: true, Kind: KindExact, Source: extraPath, Version: contentVersion(extraText), Line: 2},
 			},
 		},
 		{

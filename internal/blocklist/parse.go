@@ -11,14 +11,22 @@ import (
 	"unicode/utf8"
 )
 
-// Entry is one parsed list line.
+// Entry is one parsed list entry.
 type Entry struct {
-	Name  string // normalised: lower-case ASCII (punycode A-labels for IDN), no trailing dot
-	Exact bool   // true: Name only; false: Name and every name below it
-	Line  int    // 1-based line number in the source
+	Name string // normalised: lower-case ASCII (punycode A-labels for IDN), no trailing dot
+	// Exact is true when the entry covers Name only. It predates Kind and is
+	// kept in step with it: parsers set both, and Builder.Add reads Exact
+	// with the zero Kind as KindExact.
+	Exact bool
+	Kind  Kind
+	// Allow makes the entry an exception that overrides block entries at
+	// the same or a less specific name (Adblock "@@", RPZ rpz-passthru).
+	Allow  bool
+	Action Action // how a blocked name is answered; ActionDefault for plain, hosts and Adblock lists
+	Line   int    // 1-based line number in the source
 }
 
-// Warning is a malformed line that was reported and skipped.
+// Warning is a malformed or unsupported line that was reported and skipped.
 type Warning struct {
 	Source string // list reference, e.g. "builtin:deepseek" or a path
 	Line   int
@@ -34,6 +42,9 @@ func (w Warning) String() string {
 // hosts on shared platforms, where blocking the parent would break unrelated services.
 const exactPrefix = "exact:"
 
+// wildcardPrefix marks an entry that covers only the names below the name.
+const wildcardPrefix = "*."
+
 // maxLineLen bounds the memory one line may take. A longer line cannot hold a
 // domain, so it is reported and skipped rather than failing the whole list.
 const maxLineLen = 64 << 10
@@ -41,32 +52,108 @@ const maxLineLen = 64 << 10
 // utf8BOM is tolerated at the start of a list because editors on Windows add it.
 const utf8BOM = "\uFEFF"
 
-// lineParser extracts at most one entry from one line of a list format. It
-// returns ok == false for lines without an entry (blank, comment) and an error
-// for malformed lines. Entry.Line is filled in by the caller. Each format
-// (plain today; hosts, Adblock, RPZ later) is one lineParser.
-type lineParser func(line string) (e Entry, ok bool, err error)
+// lineParser is one list format. It gets every line in order and reports
+// entries and problems to the sink; formats with state across lines (RPZ
+// $ORIGIN, parentheses) keep it in the parser value, one per parse.
+type lineParser interface {
+	line(s *sink, lineNo int, text string)
+	// end is called once after the last line, for constructs left open.
+	end(s *sink)
+}
 
-// Parse reads one list in Dijk's plain format. The error is only for I/O failures;
-// malformed lines become warnings and never drop the rest of the list.
+// sink collects what a parser finds in one source.
+type sink struct {
+	source string
+	// emit takes an entry; an error makes it a warning instead (Load uses
+	// this for exceptions it has no trie for).
+	emit     func(Entry) error
+	warnings []Warning
+}
+
+// entry hands e, found on line lineNo whose text is text, to emit.
+func (s *sink) entry(lineNo int, text string, e Entry) {
+	e.Line = lineNo
+	// Names are substrings of their line, which saves a copy per entry, but
+	// a line with much more on it (an RPZ comment) would be kept alive whole.
+	if len(text) > len(e.Name)+32 {
+		e.Name = strings.Clone(e.Name)
+	}
+	if err := s.emit(e); err != nil {
+		s.warn(lineNo, err)
+	}
+}
+
+func (s *sink) warn(lineNo int, err error) {
+	s.warnings = append(s.warnings, Warning{Source: s.source, Line: lineNo, Msg: err.Error()})
+}
+
+func (s *sink) warnf(lineNo int, format string, args ...any) {
+	s.warnings = append(s.warnings, Warning{Source: s.source, Line: lineNo, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Parse reads one list in Dijk's plain format as it was before formats
+// existed: a "*.name" line is a warning here, as callers of Parse expect.
+// ParseFormat with FormatPlain accepts "*.name". The error is only for I/O
+// failures; malformed lines become warnings and never drop the rest of the list.
 //
 // Plain format: one domain per line, "exact:NAME" for an exact entry, '#'
 // starting a comment at the start of a line or after whitespace.
 func Parse(source string, r io.Reader) ([]Entry, []Warning, error) {
+	return parseAll(source, bufio.NewReaderSize(r, maxLineLen), plainParser{})
+}
+
+// ParseFormat reads one list in format f; FormatAuto picks the format from
+// the list's first 64 KiB (see DetectFormat). The error is only for I/O
+// failures and an unknown format; malformed or unsupported lines become
+// warnings naming the line and the construct, and never drop the rest of
+// the list.
+func ParseFormat(source string, r io.Reader, f Format) ([]Entry, []Warning, error) {
+	br := bufio.NewReaderSize(r, maxLineLen)
+	if f == FormatAuto {
+		var err error
+		if f, err = detectReader(br); err != nil {
+			return nil, nil, fmt.Errorf("reading %s: %w", source, err)
+		}
+	}
+	p, err := newParser(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseAll(source, br, p)
+}
+
+func parseAll(source string, br *bufio.Reader, p lineParser) ([]Entry, []Warning, error) {
 	var entries []Entry
-	warnings, err := parseLines(source, r, parsePlainLine, func(e Entry) { entries = append(entries, e) })
+	warnings, err := parseLines(source, br, p, func(e Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return entries, warnings, nil
 }
 
-// parseLines runs parseLine over every line of r, hands each entry to emit
-// and returns the warnings. emit lets Load collect entries without the
-// repeated copying of one growing slice.
-func parseLines(source string, r io.Reader, parseLine lineParser, emit func(Entry)) ([]Warning, error) {
-	var warnings []Warning
-	br := bufio.NewReaderSize(r, maxLineLen)
+// newParser returns a fresh parser for a concrete format.
+func newParser(f Format) (lineParser, error) {
+	switch f {
+	case FormatPlain:
+		return plainParser{wildcards: true}, nil
+	case FormatHosts:
+		return hostsParser{}, nil
+	case FormatAdblock:
+		return adblockParser{}, nil
+	case FormatRPZ:
+		return &rpzParser{}, nil
+	}
+	return nil, fmt.Errorf("no parser for list format %s", f)
+}
+
+// parseLines runs p over every line of br, hands each entry to emit and
+// returns the warnings. emit lets Load collect entries without the repeated
+// copying of one growing slice.
+func parseLines(source string, br *bufio.Reader, p lineParser, emit func(Entry) error) ([]Warning, error) {
+	s := &sink{source: source, emit: emit}
 	for lineNo := 1; ; lineNo++ {
 		raw, readErr := br.ReadSlice('\n')
 		switch {
@@ -74,11 +161,7 @@ func parseLines(source string, r io.Reader, parseLine lineParser, emit func(Entr
 			if err := skipRestOfLine(br); err != nil && !errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("reading %s line %d: %w", source, lineNo, err)
 			}
-			warnings = append(warnings, Warning{
-				Source: source,
-				Line:   lineNo,
-				Msg:    fmt.Sprintf("line longer than %d octets skipped: %q", maxLineLen, shorten(string(raw))),
-			})
+			s.warnf(lineNo, "line longer than %d octets skipped: %q", maxLineLen, shorten(string(raw)))
 			continue
 		case readErr != nil && !errors.Is(readErr, io.EOF):
 			return nil, fmt.Errorf("reading %s line %d: %w", source, lineNo, readErr)
@@ -87,16 +170,10 @@ func parseLines(source string, r io.Reader, parseLine lineParser, emit func(Entr
 			raw = bytes.TrimPrefix(raw, []byte(utf8BOM))
 		}
 		// One string per line; entries keep substrings of it instead of copies.
-		e, ok, err := parseLine(string(bytes.TrimRight(raw, "\r\n")))
-		switch {
-		case err != nil:
-			warnings = append(warnings, Warning{Source: source, Line: lineNo, Msg: err.Error()})
-		case ok:
-			e.Line = lineNo
-			emit(e)
-		}
+		p.line(s, lineNo, string(bytes.TrimRight(raw, "\r\n")))
 		if readErr != nil { // io.EOF: the last line had no newline, or there was none
-			return warnings, nil
+			p.end(s)
+			return s.warnings, nil
 		}
 	}
 }
@@ -111,8 +188,25 @@ func skipRestOfLine(br *bufio.Reader) error {
 	}
 }
 
-// parsePlainLine parses one line of the plain format.
-func parsePlainLine(line string) (Entry, bool, error) {
+// plainParser parses Dijk's plain format. Without wildcards it is the format
+// as Parse and builtin lists have always read it.
+type plainParser struct {
+	wildcards bool // accept "*.name" as KindSubdomains
+}
+
+func (p plainParser) end(*sink) {}
+
+func (p plainParser) line(s *sink, lineNo int, line string) {
+	e, ok, err := p.parse(line)
+	switch {
+	case err != nil:
+		s.warn(lineNo, err)
+	case ok:
+		s.entry(lineNo, line, e)
+	}
+}
+
+func (p plainParser) parse(line string) (Entry, bool, error) {
 	text := strings.TrimSpace(stripComment(line))
 	if text == "" {
 		return Entry{}, false, nil
@@ -120,19 +214,27 @@ func parsePlainLine(line string) (Entry, bool, error) {
 	if containsSpace(text) {
 		return Entry{}, false, fmt.Errorf("more than one token in %q: this format takes one domain per line", shorten(text))
 	}
-	name, exact := text, false
+	name, kind := text, KindSuffix
 	// The prefix is matched case-insensitively, like the names after it.
 	if len(text) >= len(exactPrefix) && strings.EqualFold(text[:len(exactPrefix)], exactPrefix) {
-		name, exact = text[len(exactPrefix):], true
+		name, kind = text[len(exactPrefix):], KindExact
 		if name == "" {
 			return Entry{}, false, fmt.Errorf("missing domain after %q", exactPrefix)
 		}
+		if p.wildcards && strings.HasPrefix(name, wildcardPrefix) {
+			return Entry{}, false, fmt.Errorf("%q contradicts itself: %q is the name only, %q the names below it", shorten(text), exactPrefix, wildcardPrefix)
+		}
+	} else if p.wildcards && strings.HasPrefix(text, wildcardPrefix) {
+		name, kind = text[len(wildcardPrefix):], KindSubdomains
+	}
+	if p.wildcards && strings.IndexByte(name, '*') >= 0 {
+		return Entry{}, false, fmt.Errorf("unsupported glob \"*\" in %q: only a leading \"*.\" (every name strictly below) is supported", shorten(text))
 	}
 	canonical, err := Normalize(name)
 	if err != nil {
 		return Entry{}, false, err
 	}
-	return Entry{Name: canonical, Exact: exact}, true, nil
+	return Entry{Name: canonical, Exact: kind == KindExact, Kind: kind}, true, nil
 }
 
 // stripComment cuts a '#' comment. Only a '#' at the start or after

@@ -26,12 +26,12 @@ func TestParse(t *testing.T) {
 		{
 			name:        "suffix and exact entries",
 			input:       "deepseek.com\nexact:cmpassport.com\n",
-			wantEntries: []Entry{{Name: "deepseek.com", Line: 1}, {Name: "cmpassport.com", Exact: true, Line: 2}},
+			wantEntries: []Entry{{Name: "deepseek.com", Line: 1}, {Name: "cmpassport.com", Exact: true, Kind: KindExact, Line: 2}},
 		},
 		{
 			name:        "comments and blank lines",
 			input:       "# header\n\n   \t\ndeepseek.com # the app\nexact:cmpassport.com\t# login\n  # indented comment\n",
-			wantEntries: []Entry{{Name: "deepseek.com", Line: 4}, {Name: "cmpassport.com", Exact: true, Line: 5}},
+			wantEntries: []Entry{{Name: "deepseek.com", Line: 4}, {Name: "cmpassport.com", Exact: true, Kind: KindExact, Line: 5}},
 		},
 		{
 			name:         "hash inside a token is not a comment",
@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 		{
 			name:        "CRLF line endings",
 			input:       "deepseek.com\r\nexact:cmpassport.com\r\n",
-			wantEntries: []Entry{{Name: "deepseek.com", Line: 1}, {Name: "cmpassport.com", Exact: true, Line: 2}},
+			wantEntries: []Entry{{Name: "deepseek.com", Line: 1}, {Name: "cmpassport.com", Exact: true, Kind: KindExact, Line: 2}},
 		},
 		{
 			name:        "UTF-8 BOM at start",
@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 		{
 			name:        "IDN converted to punycode",
 			input:       "bücher.example\nexact:www.BÜCHER.example.\n",
-			wantEntries: []Entry{{Name: "xn--bcher-kva.example", Line: 1}, {Name: "www.xn--bcher-kva.example", Exact: true, Line: 2}},
+			wantEntries: []Entry{{Name: "xn--bcher-kva.example", Line: 1}, {Name: "www.xn--bcher-kva.example", Exact: true, Kind: KindExact, Line: 2}},
 		},
 		{
 			name:        "last line without newline",
@@ -71,7 +71,7 @@ func TestParse(t *testing.T) {
 		{
 			name:        "exact prefix in upper case",
 			input:       "EXACT:CMPassport.com\n",
-			wantEntries: []Entry{{Name: "cmpassport.com", Exact: true, Line: 1}},
+			wantEntries: []Entry{{Name: "cmpassport.com", Exact: true, Kind: KindExact, Line: 1}},
 		},
 		{
 			name:         "hosts-file line",

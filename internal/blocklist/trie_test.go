@@ -168,10 +168,10 @@ func TestLookupReportsSourceAndLine(t *testing.T) {
 		want  Rule
 	}{
 		{name: "suffix from the first list", query: "chat.deepseek.com.", want: Rule{Name: "deepseek.com", Source: "builtin:deepseek", Line: 30}},
-		{name: "exact from the second list", query: "deepseek.com.", want: Rule{Name: "deepseek.com", Exact: true, Source: "/etc/dijk/extra.txt", Line: 2}},
-		{name: "exact first added wins", query: "cmpassport.com.", want: Rule{Name: "cmpassport.com", Exact: true, Source: "/etc/dijk/extra.txt", Line: 3}},
+		{name: "exact from the second list", query: "deepseek.com.", want: Rule{Name: "deepseek.com", Exact: true, Kind: KindExact, Source: "/etc/dijk/extra.txt", Line: 2}},
+		{name: "exact first added wins", query: "cmpassport.com.", want: Rule{Name: "cmpassport.com", Exact: true, Kind: KindExact, Source: "/etc/dijk/extra.txt", Line: 3}},
 		{name: "suffix added after exact", query: "www.cmpassport.com.", want: Rule{Name: "cmpassport.com", Source: "builtin:deepseek", Line: 41}},
-		{name: "exact host", query: "apmplus.ap-southeast-1.volces.com.", want: Rule{Name: "apmplus.ap-southeast-1.volces.com", Exact: true, Source: "builtin:deepseek", Line: 50}},
+		{name: "exact host", query: "apmplus.ap-southeast-1.volces.com.", want: Rule{Name: "apmplus.ap-southeast-1.volces.com", Exact: true, Kind: KindExact, Source: "builtin:deepseek", Line: 50}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
