@@ -123,24 +123,24 @@ func (m *Manager) sources() Sources {
 // an error.
 func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
 	src := m.sources()
-	block, blockInfos, err := m.load(src.Block)
-	if err == nil {
-		var allowInfos []blocklist.ListInfo
-		allow, allowInfos, err = m.load(src.Allow)
-		blockInfos = append(blockInfos, allowInfos...)
-	}
+	block, allow, infos, warnings, err := blocklist.LoadPolicy(src.Block, src.Allow, m.opts.Builtin)
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()
 		m.recordFailure(err)
 		return nil, nil, fmt.Errorf("load lists: %w", err)
 	}
+	for _, w := range warnings {
+		m.log.Warn("skipped list line", "problem", w.String())
+	}
+	blockInfos := infos
 	m.recordSuccess(blockInfos)
 	m.entries.Reset()
 	m.skipped.Reset()
 	for _, info := range blockInfos {
 		m.entries.WithLabelValues(info.Source).Set(float64(info.Entries))
 		m.skipped.WithLabelValues(info.Source).Set(float64(info.Warnings))
-		m.log.Info("loaded list", "list", info.Source, "version", info.Version, "entries", info.Entries, "skipped", info.Warnings)
+		m.log.Info("loaded list", "list", info.Source, "format", info.Format.String(), "version", info.Version,
+			"entries", info.Entries, "exceptions", info.AllowEntries, "skipped", info.Warnings)
 	}
 	m.reloads.WithLabelValues("success").Inc()
 	m.lastOK.Set(float64(m.opts.Now().Unix()))
@@ -181,17 +181,6 @@ func (m *Manager) recordFailure(err error) {
 		m.status[i].Failures++
 		m.status[i].Error = err.Error()
 	}
-}
-
-func (m *Manager) load(sources []string) (*blocklist.Trie, []blocklist.ListInfo, error) {
-	trie, infos, warnings, err := blocklist.Load(sources, m.opts.Builtin)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, w := range warnings {
-		m.log.Warn("skipped list line", "problem", w.String())
-	}
-	return trie, infos, nil
 }
 
 // Reload loads the lists and hands the new tries to apply; on failure apply

@@ -209,17 +209,24 @@ func svcbHints(kvs []dns.SVCBKeyValue) []net.IP {
 // RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
 func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
 	req.Outcome = chain.OutcomeBlocked
+	sink := p.sink
+	if rule.Action != blocklist.ActionDefault {
+		sink.Action = ActionNXDomain // an RPZ rule names its own answer
+	}
 	// RFC 8020: NXDOMAIN would tell caches that nothing exists below the
 	// name, hiding an allowed child; NODATA denies the name alone.
-	nodata := cur.allow.HasBelow(req.Name)
-	resp := p.sink.answer(req, rule, cur.serial, nodata)
+	nodata := cur.allow.HasBelow(req.Name) || rule.Action == blocklist.ActionNoData
+	resp := sink.answer(req, rule, cur.serial, nodata)
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
 	}
 	p.blocks.WithLabelValues(rule.Source).Inc()
 	if p.hits != nil {
 		e := p.event(req, rule, resp.Rcode)
-		e.Via = member
+		e.Action, e.Via = sink.Action.String(), member
+		if nodata && sink.Action == ActionNXDomain {
+			e.Action = "nodata"
+		}
 		p.hits.Log(e)
 	}
 	return resp

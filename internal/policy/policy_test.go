@@ -525,3 +525,44 @@ func TestBlockIPs(t *testing.T) {
 		})
 	}
 }
+
+func TestRPZActions(t *testing.T) {
+	entries, warnings, err := blocklist.ParseFormat("zone.rpz", strings.NewReader(`$ORIGIN rpz.test.
+@ SOA localhost. root.localhost. 1 3600 600 86400 60
+@ NS localhost.
+nx.example CNAME .
+nodata.example CNAME *.
+`), blocklist.FormatRPZ)
+	if err != nil || len(warnings) > 0 {
+		t.Fatal(err, warnings)
+	}
+	b := blocklist.NewBuilder()
+	for _, e := range entries {
+		b.Add("zone.rpz", e)
+	}
+	hits := &recorder{}
+	p, err := New(Options{Sinkhole: Sinkhole{Action: ActionNull, TTL: time.Minute}, Hits: hits}, b.Build(), nil, &countingNext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		qname      string
+		wantRcode  int
+		wantAction string
+	}{
+		{"nx.example.", dns.RcodeNameError, "nxdomain"},
+		{"nodata.example.", dns.RcodeSuccess, "nodata"},
+	}
+	for i, tt := range tests {
+		resp, err := p.ServeDNS(context.Background(), newRequest(tt.qname, dns.TypeA, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Rcode != tt.wantRcode || len(resp.Answer) != 0 || len(resp.Ns) != 1 {
+			t.Errorf("%s: %v, want %s with no address despite the null sinkhole", tt.qname, resp, dns.RcodeToString[tt.wantRcode])
+		}
+		if got := hits.events[i].Action; got != tt.wantAction {
+			t.Errorf("%s: hit action %q, want %q", tt.qname, got, tt.wantAction)
+		}
+	}
+}
