@@ -21,6 +21,8 @@ Commands:
   check NAME        say whether NAME is blocked, and by which list entry
   healthcheck       exit 0 when the running resolver's /healthz answers
   report FILE...    summarise hit logs: devices still trying, top names, hits per hour
+  lists lint PATH   check list files offline (duplicates, redundant entries, bad lines)
+  lists export      write the configured policy as an RPZ zone (--format rpz)
   version           print the version
 
 Every command takes --config FILE; "dijk serve --help" lists the settings.
@@ -52,6 +54,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return healthcheckCommand(args, environ, stderr)
 	case "report":
 		return reportCommand(args, stdout, stderr)
+	case "lists":
+		return listsCommand(args, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "dijk %s (%s)\n", version, runtime.Version())
 		return exitOK
