@@ -12,8 +12,8 @@ import (
 
 // loadConfig parses a command's flags and loads the configuration. The bool
 // is false when the caller should stop (help was printed).
-func loadConfig(name string, args, environ []string, stderr io.Writer) (*config.Config, []string, bool, error) {
-	fs, ok, err := parseFlags(name, args, stderr)
+func loadConfig(name string, args, environ []string, stderr io.Writer, extra ...func(*pflag.FlagSet)) (*config.Config, []string, bool, error) {
+	fs, ok, err := parseFlags(name, args, stderr, extra...)
 	if !ok || err != nil {
 		return nil, nil, ok, err
 	}
@@ -26,10 +26,13 @@ func loadConfig(name string, args, environ []string, stderr io.Writer) (*config.
 
 // parseFlags parses a command's flags. The bool is false when the caller
 // should stop (help was printed, or the flags are wrong).
-func parseFlags(name string, args []string, stderr io.Writer) (*pflag.FlagSet, bool, error) {
+func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*pflag.FlagSet)) (*pflag.FlagSet, bool, error) {
 	fs := pflag.NewFlagSet("dijk "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.RegisterFlags(fs)
+	for _, add := range extra {
+		add(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, false, nil

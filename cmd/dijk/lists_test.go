@@ -74,3 +74,28 @@ func TestListsExportRPZ(t *testing.T) {
 		t.Errorf("unsupported format: exit %d, want 2", code)
 	}
 }
+
+func TestCheckExplainsAllowlists(t *testing.T) {
+	dir := t.TempDir()
+	allow := filepath.Join(dir, "allow.txt")
+	if err := os.WriteFile(allow, []byte("status.deepseek.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		want string
+	}{
+		{"status.deepseek.com", "allowed status.deepseek.com: entry deepseek.com (it and every name below it) in builtin:deepseek line 31 is overridden by allow entry status.deepseek.com (it and every name below it) in " + allow + " line 1"},
+		{"deepseek.com", "blocked deepseek.com: entry deepseek.com (it and every name below it) in builtin:deepseek line 31; answered NODATA"},
+		{"chat.deepseek.com", "blocked chat.deepseek.com: entry deepseek.com (it and every name below it) in builtin:deepseek line 31; answered NXDOMAIN"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"check", "--allowlists", allow, tt.name}, nil, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tt.name, code, errOut.String())
+		}
+		if !strings.HasPrefix(out.String(), tt.want) {
+			t.Errorf("check %s:\n got %q\nwant %q", tt.name, out.String(), tt.want)
+		}
+	}
+}

@@ -66,14 +66,37 @@ type active struct {
 // blocked decides a name: a block rule matches and no allow rule at the
 // same or a more specific name overrides it.
 func (a *active) blocked(name string) (blocklist.Rule, bool) {
-	rule, ok := a.block.Lookup(name)
-	if !ok {
-		return rule, false
+	d := Decide(a.block, a.allow, name)
+	return d.Block, d.Blocked
+}
+
+// Decision is how the lists decide a name, for answering and explaining.
+type Decision struct {
+	Blocked bool
+	// Block is the block rule that matched (valid when Matched), Allow the
+	// exception that overrode it (valid when Overridden).
+	Block, Allow        blocklist.Rule
+	Matched, Overridden bool
+	// NoData: the name is blocked but an allowed name lies below it, so it
+	// is answered NODATA rather than NXDOMAIN (RFC 8020).
+	NoData bool
+}
+
+// Decide applies the block and allow lists to name: a block rule matches
+// and no allow rule at the same or a more specific name overrides it.
+func Decide(block, allow *blocklist.Trie, name string) Decision {
+	var d Decision
+	d.Block, d.Matched = block.Lookup(name)
+	if !d.Matched {
+		return d
 	}
-	if allow, ok := a.allow.Lookup(name); ok && labels(allow.Name) >= labels(rule.Name) {
-		return rule, false
+	if a, ok := allow.Lookup(name); ok && labels(a.Name) >= labels(d.Block.Name) {
+		d.Allow, d.Overridden = a, true
+		return d
 	}
-	return rule, true
+	d.Blocked = true
+	d.NoData = allow.HasBelow(name) || d.Block.Action == blocklist.ActionNoData
+	return d
 }
 
 // labels counts the labels of a normalised name (no trailing dot).
