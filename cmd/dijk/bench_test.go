@@ -11,7 +11,8 @@ import (
 // over a real loopback UDP socket: server, policy, cache, envelope, packing.
 func benchQuery(b *testing.B, name string) {
 	up := startFakeUpstream(&testing.T{})
-	cfg := testConfig(&testing.T{}, "--upstream.servers", up.addr, "--log.hits", "off")
+	// Rate limiting off: one client sends the whole benchmark.
+	cfg := testConfig(&testing.T{}, "--upstream.servers", up.addr, "--log.hits", "off", "--ratelimit.qps", "0")
 	inst, err := start(cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
