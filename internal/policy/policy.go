@@ -57,17 +57,42 @@ type Policy struct {
 	blocks   *prometheus.CounterVec
 }
 
-// active is the lists in force and the SOA serial that identifies them.
-type active struct {
-	block, allow *blocklist.Trie
-	serial       uint32
+// Group is the policy of a set of client networks: its own lists and
+// sinkhole. Clients in no group get the default group (Name "").
+type Group struct {
+	Name         string
+	Clients      []netip.Prefix
+	Block, Allow *blocklist.Trie
+	Sinkhole     Sinkhole
 }
 
-// blocked decides a name: a block rule matches and no allow rule at the
-// same or a more specific name overrides it.
-func (a *active) blocked(name string) (blocklist.Rule, bool) {
-	d := Decide(a.block, a.allow, name)
+// blocked decides a name for the group: a block rule matches and no allow
+// rule at the same or a more specific name overrides it.
+func (g *Group) blocked(name string) (blocklist.Rule, bool) {
+	d := Decide(g.Block, g.Allow, name)
 	return d.Block, d.Blocked
+}
+
+// active is the policy in force and the SOA serial that identifies it.
+type active struct {
+	def    *Group
+	groups []Group
+	serial uint32
+}
+
+// groupFor picks the group of the most specific network containing addr;
+// equal networks in two groups are refused when the configuration loads.
+func (a *active) groupFor(addr netip.Addr) *Group {
+	best, bits := a.def, -1
+	addr = addr.Unmap()
+	for i := range a.groups {
+		for _, p := range a.groups[i].Clients {
+			if p.Bits() > bits && p.Contains(addr) {
+				best, bits = &a.groups[i], p.Bits()
+			}
+		}
+	}
+	return best
 }
 
 // Decision is how the lists decide a name, for answering and explaining.
@@ -139,9 +164,32 @@ func (p *Policy) SetBlockIPs(rules []IPRule) {
 	p.blockIPs.Store(&rules)
 }
 
-// SetLists makes block and allow the lists in force (allow may be nil).
-// Queries already being answered finish with the lists they started with.
+// SetLists makes block and allow the default group's lists (allow may be
+// nil), keeping the other groups. Queries already being answered finish
+// with the policy they started with.
 func (p *Policy) SetLists(block, allow *blocklist.Trie) {
+	var groups []Group
+	if old := p.active.Load(); old != nil {
+		groups = old.groups
+	}
+	p.store(block, allow, groups)
+}
+
+// Set replaces the default lists and every group in one atomic step.
+func (p *Policy) Set(block, allow *blocklist.Trie, groups []Group) error {
+	for i := range groups {
+		if err := groups[i].Sinkhole.validate(); err != nil {
+			return fmt.Errorf("policy group %s: %w", groups[i].Name, err)
+		}
+		if groups[i].Allow == nil {
+			groups[i].Allow = blocklist.NewBuilder().Build()
+		}
+	}
+	p.store(block, allow, groups)
+	return nil
+}
+
+func (p *Policy) store(block, allow *blocklist.Trie, groups []Group) {
 	if allow == nil {
 		allow = blocklist.NewBuilder().Build()
 	}
@@ -149,14 +197,16 @@ func (p *Policy) SetLists(block, allow *blocklist.Trie) {
 	if old := p.active.Load(); old != nil && serial <= old.serial {
 		serial = old.serial + 1 // caches must see a new serial on every change
 	}
-	p.active.Store(&active{block: block, allow: allow, serial: serial})
+	def := &Group{Block: block, Allow: allow, Sinkhole: p.sink}
+	p.active.Store(&active{def: def, groups: groups, serial: serial})
 }
 
 // ServeDNS answers blocked names and forwards the rest.
 func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	cur := p.active.Load()
-	if rule, blocked := cur.blocked(req.Name); blocked {
-		return p.block(req, cur, rule, nil, ""), nil
+	g := cur.groupFor(req.Client.Addr())
+	if rule, blocked := g.blocked(req.Name); blocked {
+		return p.block(req, cur, g, rule, nil, ""), nil
 	}
 	resp, err := p.next.ServeDNS(ctx, req)
 	if err != nil || resp == nil {
@@ -165,12 +215,12 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 	// CNAME cloaking: an allowed name that aliases a blocked one is blocked
 	// too. Checked on every answer, cached or not, so a list change also
 	// applies to aliases already in the cache.
-	if i, rule, member, cloaked := cloakedMember(cur, resp.Answer); cloaked {
-		return p.block(req, cur, rule, resp.Answer[:i], member), nil
+	if i, rule, member, cloaked := cloakedMember(g, resp.Answer); cloaked {
+		return p.block(req, cur, g, rule, resp.Answer[:i], member), nil
 	}
 	if ipRule, addr, ok := p.blockedAddress(resp.Answer); ok {
 		rule := blocklist.Rule{Name: ipRule.Prefix.String(), Source: ipRule.Source, Line: ipRule.Line}
-		return p.block(req, cur, rule, nil, addr.String()), nil
+		return p.block(req, cur, g, rule, nil, addr.String()), nil
 	}
 	return resp, nil
 }
@@ -230,15 +280,15 @@ func svcbHints(kvs []dns.SVCBKeyValue) []net.IP {
 // block answers req with the sinkhole for rule and logs the hit. chain holds
 // the aliases that led to a cloaked name, kept in an NXDOMAIN answer as
 // RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
-func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
+func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
 	req.Outcome = chain.OutcomeBlocked
-	sink := p.sink
+	sink := g.Sinkhole
 	if rule.Action != blocklist.ActionDefault {
 		sink.Action = ActionNXDomain // an RPZ rule names its own answer
 	}
 	// RFC 8020: NXDOMAIN would tell caches that nothing exists below the
 	// name, hiding an allowed child; NODATA denies the name alone.
-	nodata := cur.allow.HasBelow(req.Name) || rule.Action == blocklist.ActionNoData
+	nodata := g.Allow.HasBelow(req.Name) || rule.Action == blocklist.ActionNoData
 	resp := sink.answer(req, rule, cur.serial, nodata)
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
@@ -246,7 +296,7 @@ func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, ali
 	p.blocks.WithLabelValues(rule.Source).Inc()
 	if p.hits != nil {
 		e := p.event(req, rule, resp.Rcode)
-		e.Action, e.Via = sink.Action.String(), member
+		e.Action, e.Via, e.Group = sink.Action.String(), member, g.Name
 		if nodata && sink.Action == ActionNXDomain {
 			e.Action = "nodata"
 		}
@@ -258,7 +308,7 @@ func (p *Policy) block(req *chain.Request, cur *active, rule blocklist.Rule, ali
 // cloakedMember finds the first CNAME or DNAME in answer whose owner or
 // target is blocked, and returns its position, the rule and the name that
 // matched. The query name itself was checked before forwarding.
-func cloakedMember(cur *active, answer []dns.RR) (int, blocklist.Rule, string, bool) {
+func cloakedMember(g *Group, answer []dns.RR) (int, blocklist.Rule, string, bool) {
 	for i, rr := range answer {
 		var owner, target string
 		switch rr := rr.(type) {
@@ -270,11 +320,11 @@ func cloakedMember(cur *active, answer []dns.RR) (int, blocklist.Rule, string, b
 			continue
 		}
 		if i > 0 { // the first owner is the query name, already allowed
-			if rule, ok := cur.blocked(owner); ok {
+			if rule, ok := g.blocked(owner); ok {
 				return i, rule, strings.TrimSuffix(strings.ToLower(owner), "."), true
 			}
 		}
-		if rule, ok := cur.blocked(target); ok {
+		if rule, ok := g.blocked(target); ok {
 			return i + 1, rule, strings.TrimSuffix(strings.ToLower(target), "."), true
 		}
 	}

@@ -566,3 +566,63 @@ nodata.example CNAME *.
 		}
 	}
 }
+
+func TestGroups(t *testing.T) {
+	hits := &recorder{}
+	next := &countingNext{}
+	p, err := New(Options{Sinkhole: Sinkhole{Action: ActionNXDomain, TTL: time.Minute}, Hits: hits}, testTrie(t, "deepseek.com\n"), nil, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := blocklist.NewBuilder().Build()
+	err = p.Set(testTrie(t, "deepseek.com\n"), nil, []Group{
+		{Name: "ministry", Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")},
+			Block: testTrie(t, "deepseek.com\nkimi.com\n"), Sinkhole: Sinkhole{Action: ActionNull, TTL: time.Minute}},
+		{Name: "it-lab", Clients: []netip.Prefix{netip.MustParsePrefix("10.1.5.0/24"), netip.MustParsePrefix("192.0.2.99/32")},
+			Block: empty, Sinkhole: Sinkhole{Action: ActionNXDomain, TTL: time.Minute}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		client    string
+		qname     string
+		wantGroup string
+		blocked   bool
+		wantAddr  bool // null sinkhole answers 0.0.0.0
+	}{
+		{"default group blocks deepseek", "192.0.2.1:1", "chat.deepseek.com.", "", true, false},
+		{"default group allows kimi", "192.0.2.1:1", "kimi.com.", "", false, false},
+		{"ministry blocks kimi with its own sinkhole", "10.1.2.3:1", "kimi.com.", "ministry", true, true},
+		{"most specific network wins: it-lab is exempt", "10.1.5.9:1", "chat.deepseek.com.", "it-lab", false, false},
+		{"single address in a group", "192.0.2.99:1", "chat.deepseek.com.", "it-lab", false, false},
+		{"IPv4-mapped client", "[::ffff:10.1.2.3]:1", "kimi.com.", "ministry", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(hits.events)
+			req := newRequest(tt.qname, dns.TypeA, false)
+			req.Client = netip.MustParseAddrPort(tt.client)
+			resp, err := p.ServeDNS(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := req.Outcome == chain.OutcomeBlocked; got != tt.blocked {
+				t.Fatalf("blocked = %v, want %v", got, tt.blocked)
+			}
+			if !tt.blocked {
+				return
+			}
+			if got := len(resp.Answer) == 1; got != tt.wantAddr {
+				t.Errorf("answer %v, want an address: %v", resp.Answer, tt.wantAddr)
+			}
+			if len(hits.events) != before+1 || hits.events[before].Group != tt.wantGroup {
+				t.Errorf("hit event group = %+v, want %q", hits.events[before:], tt.wantGroup)
+			}
+		})
+	}
+	if err := p.Set(testTrie(t, "x.example\n"), nil, []Group{{Name: "bad", Block: empty, Sinkhole: Sinkhole{Action: ActionIP, TTL: time.Minute}}}); err == nil {
+		t.Error("a group sinkhole ip without an address: want an error")
+	}
+}
