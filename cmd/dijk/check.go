@@ -3,9 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
+
+	"github.com/spf13/pflag"
 
 	"github.com/dijk-dns/dijk/blocklists"
 	"github.com/dijk-dns/dijk/internal/blocklist"
+	"github.com/dijk-dns/dijk/internal/config"
 	"github.com/dijk-dns/dijk/internal/policy"
 )
 
@@ -13,7 +18,10 @@ import (
 // exactly as the server decides, without starting a server. Exit 0 either
 // way; 2 on error.
 func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
-	cfg, rest, ok, err := loadConfig("check", args, environ, stderr)
+	var client string
+	cfg, rest, ok, err := loadConfig("check", args, environ, stderr, func(fs *pflag.FlagSet) {
+		fs.StringVar(&client, "client", "", "decide for this client `IP` (its policy group)")
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage
@@ -30,7 +38,23 @@ func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage
 	}
-	block, allow, _, warnings, err := blocklist.LoadPolicy(cfg.Blocklists, cfg.Allowlists, blocklists.FS)
+	group, blockSrc, allowSrc := "default", cfg.Blocklists, cfg.Allowlists
+	if client != "" {
+		addr, err := netip.ParseAddr(client)
+		if err != nil {
+			fmt.Fprintf(stderr, "dijk check: --client %q is not an IP address\n", client)
+			return exitUsage
+		}
+		var groups []policy.Group
+		for _, g := range cfg.Policy.Groups {
+			groups = append(groups, policy.Group{Name: g.Name, Clients: g.Clients})
+		}
+		if g := policy.GroupFor(groups, addr); g != nil {
+			i := slices.IndexFunc(cfg.Policy.Groups, func(c config.Group) bool { return c.Name == g.Name })
+			group, blockSrc, allowSrc = g.Name, cfg.Policy.Groups[i].Blocklists, cfg.Policy.Groups[i].Allowlists
+		}
+	}
+	block, allow, _, warnings, err := blocklist.LoadPolicy(blockSrc, allowSrc, blocklists.FS)
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage
@@ -51,6 +75,9 @@ func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
 			name, describe(d.Block), d.Block.Source, d.Block.Line, describe(d.Allow), d.Allow.Source, d.Allow.Line)
 	default:
 		fmt.Fprintf(stdout, "allowed %s: no list entry matches\n", name)
+	}
+	if client != "" {
+		fmt.Fprintf(stdout, "group: %s (client %s)\n", group, client)
 	}
 	return exitOK
 }

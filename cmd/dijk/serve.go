@@ -137,7 +137,11 @@ func watchedFiles(cfg *config.Config) []string {
 	if cfg.File != "" {
 		files = append(files, cfg.File)
 	}
-	for _, src := range slices.Concat(cfg.Blocklists, cfg.Allowlists) {
+	sources := slices.Concat(cfg.Blocklists, cfg.Allowlists)
+	for _, g := range cfg.Policy.Groups {
+		sources = slices.Concat(sources, g.Blocklists, g.Allowlists)
+	}
+	for _, src := range sources {
 		if !strings.HasPrefix(src, "builtin:") {
 			files = append(files, stripFormat(src))
 		}
@@ -215,13 +219,18 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 		return nil, err
 	}
 
+	groups, err := groupSources(cfg)
+	if err != nil {
+		return nil, err
+	}
 	inst.lists, err = lists.New(lists.Options{
-		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Builtin: blocklists.FS, Logger: logger, Registerer: reg,
+		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups,
+		Builtin: blocklists.FS, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
 	}
-	block, allow, err := inst.lists.Load()
+	loaded, err := inst.lists.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -247,8 +256,11 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 			Action: action, IPv4: cfg.Sinkhole.IPv4, IPv6: cfg.Sinkhole.IPv6, TTL: cfg.Sinkhole.TTL,
 		},
 		Hits: hits, Registerer: reg, BlockIPs: blockIPs,
-	}, block, allow, inst.cache)
+	}, loaded.Block, loaded.Allow, inst.cache)
 	if err != nil {
+		return nil, err
+	}
+	if err := inst.policy.Set(loaded.Block, loaded.Allow, loaded.Groups); err != nil {
 		return nil, err
 	}
 	signals, err := bypass.New(bypass.Options{
@@ -452,7 +464,7 @@ func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {
 
 // reload re-reads the lists and IP rules; on failure those in force stay.
 func (inst *instance) reload() error {
-	if err := inst.lists.Reload(inst.policy.SetLists); err != nil {
+	if err := inst.lists.Reload(func(l lists.Loaded) error { return inst.policy.Set(l.Block, l.Allow, l.Groups) }); err != nil {
 		return err
 	}
 	rules, err := inst.lists.LoadIPRules(inst.blockIPs)
@@ -479,11 +491,16 @@ func (inst *instance) reloadConfig(load func() (*config.Config, error)) *config.
 	if ignored := restartOnlyChanges(inst.cfg, next); len(ignored) > 0 {
 		inst.log.Warn("config changes that need a restart were not applied", "sections", ignored)
 	}
-	old := inst.lists.SetSources(next.Blocklists, next.Allowlists)
+	groups, err := groupSources(next)
+	if err != nil {
+		inst.log.Error("config reload failed; keeping the configuration in force", "err", err)
+		return nil
+	}
+	old := inst.lists.SetSources(lists.Sources{Block: next.Blocklists, Allow: next.Allowlists, Groups: groups})
 	oldIPs := inst.blockIPs
 	inst.blockIPs = next.Policy.BlockIPs
 	if err := inst.reload(); err != nil {
-		inst.lists.SetSources(old.Block, old.Allow)
+		inst.lists.SetSources(old)
 		inst.blockIPs = oldIPs
 		return nil
 	}
@@ -491,12 +508,29 @@ func (inst *instance) reloadConfig(load func() (*config.Config, error)) *config.
 	return next
 }
 
+// groupSources turns policy.groups into what the list manager loads.
+func groupSources(cfg *config.Config) ([]lists.GroupSources, error) {
+	var out []lists.GroupSources
+	for _, g := range cfg.Policy.Groups {
+		sc := cfg.GroupSinkhole(g)
+		action, err := policy.ParseAction(sc.Action)
+		if err != nil {
+			return nil, fmt.Errorf("policy.groups %s: %w", g.Name, err)
+		}
+		out = append(out, lists.GroupSources{
+			Name: g.Name, Clients: g.Clients, Block: g.Blocklists, Allow: g.Allowlists,
+			Sinkhole: policy.Sinkhole{Action: action, IPv4: sc.IPv4, IPv6: sc.IPv6, TTL: sc.TTL},
+		})
+	}
+	return out, nil
+}
+
 // restartOnlyChanges names the top-level sections that differ between two
 // configurations, apart from those a reload applies.
 func restartOnlyChanges(a, b *config.Config) []string {
 	x, y := *a, *b
 	for _, c := range []*config.Config{&x, &y} {
-		c.File, c.Blocklists, c.Allowlists, c.Policy.BlockIPs = "", nil, nil, nil
+		c.File, c.Blocklists, c.Allowlists, c.Policy = "", nil, nil, config.Policy{}
 	}
 	var sections []string
 	xv, yv := reflect.ValueOf(x), reflect.ValueOf(y)

@@ -108,6 +108,20 @@ type Policy struct {
 	// BlockIPs are CIDRs or IPs, or files of one per line: answers with an
 	// address (A, AAAA, HTTPS/SVCB hint) inside one are blocked.
 	BlockIPs []string `mapstructure:"block_ips"`
+	// Groups give client networks their own lists and sinkhole; clients in
+	// no group get the top-level blocklists, allowlists and sinkhole.
+	Groups []Group `mapstructure:"groups"`
+}
+
+// Group is one entry of policy.groups.
+type Group struct {
+	Name string `mapstructure:"name"`
+	// Clients are CIDRs or single IPs; the most specific network wins.
+	Clients    []netip.Prefix `mapstructure:"clients"`
+	Blocklists []string       `mapstructure:"blocklists"`
+	Allowlists []string       `mapstructure:"allowlists"`
+	// Sinkhole overrides the top-level sinkhole; unset fields inherit it.
+	Sinkhole *Sinkhole `mapstructure:"sinkhole"`
 }
 
 // HTTP configures the SOC console and API.
@@ -221,6 +235,9 @@ const (
 	kindDuration
 	kindInt
 	kindBool
+	// kindFileOnly is a structured value (a list of mappings) that only the
+	// config file can hold: no flag, no environment variable.
+	kindFileOnly
 )
 
 // keyInfo describes one configuration key.
@@ -249,6 +266,7 @@ func keys() []keyInfo {
 		{"bypass.firefox_canary", kindBool, "answer Firefox's DoH canary use-application-dns.net NXDOMAIN"},
 		{"bypass.private_relay", kindBool, "answer iCloud Private Relay names NXDOMAIN"},
 		{"bypass.ddr", kindBool, "answer _dns.resolver.arpa NODATA, never forward resolver.arpa"},
+		{"policy.groups", kindFileOnly, "per-network policy groups (config file only)"},
 		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
 		{"http.recent_hits", kindInt, "recent hits kept in memory for the API and console"},
 		{"http.token", kindString, "bearer token for the console and API (prefer the environment variable)"},
@@ -288,6 +306,9 @@ func envName(key string) string {
 func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String(configFlag, "", "configuration `file` (YAML); without it the embedded default is used")
 	for _, k := range keys() {
+		if k.kind == kindFileOnly {
+			continue
+		}
 		usage := fmt.Sprintf("%s (env %s)", k.usage, envName(k.name))
 		switch k.kind {
 		case kindList:
@@ -466,7 +487,9 @@ func leafPrefix(key string, leaves map[string]bool) string {
 func applyEnv(v *viper.Viper, environ []string, known []keyInfo) []error {
 	byEnv := make(map[string]string, len(known))
 	names := make([]string, 0, len(known))
+	fileOnly := make(map[string]bool)
 	for _, k := range known {
+		fileOnly[k.name] = k.kind == kindFileOnly
 		byEnv[envName(k.name)] = k.name
 		names = append(names, envName(k.name))
 	}
@@ -483,6 +506,10 @@ func applyEnv(v *viper.Viper, environ []string, known []keyInfo) []error {
 			errs = append(errs, fmt.Errorf("environment variable %s: no such configuration key%s", name, suggest(name, names)))
 			continue
 		}
+		if fileOnly[key] {
+			errs = append(errs, fmt.Errorf("environment variable %s: %s can only be set in the config file", name, key))
+			continue
+		}
 		// Strings are decoded like file values: lists split on commas,
 		// durations parsed, so env and file share one set of rules.
 		v.Set(key, value)
@@ -497,6 +524,9 @@ func applyFlags(v *viper.Viper, fs *pflag.FlagSet, known []keyInfo) []error {
 	}
 	var errs []error
 	for _, k := range known {
+		if k.kind == kindFileOnly {
+			continue
+		}
 		f := fs.Lookup(k.name)
 		if f == nil || !f.Changed {
 			continue

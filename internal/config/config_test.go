@@ -43,7 +43,7 @@ func defaultConfig() *Config {
 		}},
 		RateLimit: RateLimit{QPS: 500, Burst: 1000, Slip: 2},
 		Bypass:    Bypass{FirefoxCanary: true, PrivateRelay: true, DDR: true},
-		Policy:    Policy{BlockIPs: []string{}},
+		Policy:    Policy{BlockIPs: []string{}, Groups: []Group{}},
 		HTTP:      HTTP{RecentHits: 10000},
 		Sinkhole: Sinkhole{
 			Action: "nxdomain",
@@ -652,6 +652,12 @@ func TestRegisterFlags(t *testing.T) {
 		{name: "config file", flag: "config"},
 	}
 	for _, k := range keys() {
+		if k.kind == kindFileOnly {
+			if fs.Lookup(k.name) != nil {
+				t.Errorf("--%s exists, but %s can only be set in the config file", k.name, k.name)
+			}
+			continue
+		}
 		tests = append(tests, struct {
 			name string
 			flag string
@@ -743,4 +749,64 @@ func TestNewKeysFromEnvAndFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "access.allow") || !strings.Contains(err.Error(), "host bits") {
 		t.Errorf("CIDR with host bits: err = %v, want one naming access.allow and the host bits", err)
 	}
+}
+
+func TestPolicyGroups(t *testing.T) {
+	base := `policy:
+  groups:
+    - name: ministry
+      clients: [10.1.0.0/16, 192.0.2.7]
+      blocklists: [builtin:deepseek, builtin:chinese-ai]
+      sinkhole: {action: ip, ipv4: 10.1.0.80}
+    - name: it-lab
+      clients: [10.1.5.0/24]
+      blocklists: []
+`
+	cfg, err := loadFile(t, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Policy.Groups
+	if len(g) != 2 || g[0].Name != "ministry" || len(g[0].Clients) != 2 || g[0].Clients[1] != netip.MustParsePrefix("192.0.2.7/32") {
+		t.Fatalf("groups = %+v", g)
+	}
+	if s := cfg.GroupSinkhole(g[0]); s.Action != "ip" || s.IPv4 != netip.MustParseAddr("10.1.0.80") || s.TTL != 5*time.Minute {
+		t.Errorf("ministry sinkhole = %+v, want ip 10.1.0.80 with the inherited 5m TTL", s)
+	}
+	if s := cfg.GroupSinkhole(g[1]); s != cfg.Sinkhole {
+		t.Errorf("it-lab sinkhole = %+v, want the top-level one", s)
+	}
+
+	bad := []struct {
+		name, yaml, want string
+	}{
+		{"no name", "policy:\n  groups:\n    - clients: [10.0.0.0/8]\n", "has no name"},
+		{"no clients", "policy:\n  groups:\n    - name: a\n", "clients is empty"},
+		{"same network twice", "policy:\n  groups:\n    - {name: a, clients: [10.0.0.0/8]}\n    - {name: b, clients: [10.0.0.0/8]}\n", "also in group"},
+		{"duplicate name", "policy:\n  groups:\n    - {name: a, clients: [10.0.0.0/8]}\n    - {name: a, clients: [10.1.0.0/16]}\n", "used twice"},
+		{"bad sinkhole override", "policy:\n  groups:\n    - {name: a, clients: [10.0.0.0/8], sinkhole: {action: ip}}\n", "sinkhole.action"},
+		{"unknown key in a group", "policy:\n  groups:\n    - {name: a, clients: [10.0.0.0/8], blocklist: [x]}\n", "blocklist"},
+		{"bad network", "policy:\n  groups:\n    - {name: a, clients: [10.0.0.300/8]}\n", "policy.groups"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadFile(t, tt.yaml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(nil, []string{"DIJK_POLICY_GROUPS=x"}); err == nil || !strings.Contains(err.Error(), "only be set in the config file") {
+		t.Errorf("env for policy.groups: err = %v", err)
+	}
+}
+
+func loadFile(t *testing.T, yaml string) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--config", writeConfig(t, yaml)}); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs, nil)
 }

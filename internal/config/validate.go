@@ -114,6 +114,9 @@ func (c *Config) problems() []error {
 		add("http.recent_hits", "%d is outside 1 to 1000000", n)
 	}
 
+	// policy.groups
+	p = append(p, c.groupProblems()...)
+
 	// http.token
 	if t := c.HTTP.Token; t != "" && len(t) < 16 {
 		add("http.token", "is shorter than 16 characters; use a long random value")
@@ -423,4 +426,74 @@ func parsePort(s, port string) (uint16, error) {
 		return 0, fmt.Errorf("%q: port %q must be a number from 1 to 65535", s, port)
 	}
 	return uint16(n), nil
+}
+
+// groupProblems checks policy.groups: unique names, client networks, no
+// network claimed by two groups (the most specific one wins, so equal ones
+// would be ambiguous), and each sinkhole override after inheriting.
+func (c *Config) groupProblems() []error {
+	var p []error
+	add := func(format string, args ...any) {
+		p = append(p, &keyError{key: "policy.groups", msg: fmt.Sprintf(format, args...)})
+	}
+	names := map[string]bool{}
+	owner := map[netip.Prefix]string{}
+	for i, g := range c.Policy.Groups {
+		label := fmt.Sprintf("group %d (%q)", i, g.Name)
+		switch {
+		case strings.TrimSpace(g.Name) == "":
+			add("group %d has no name", i)
+		case g.Name == "default":
+			add("%s: \"default\" is the name of the clients in no group", label)
+		case names[g.Name]:
+			add("%s: the name is used twice", label)
+		}
+		names[g.Name] = true
+		if len(g.Clients) == 0 {
+			add("%s: clients is empty; list its networks, e.g. \"10.1.0.0/16\"", label)
+		}
+		for _, pr := range g.Clients {
+			if other, ok := owner[pr]; ok {
+				add("%s: network %s is also in group %q; the same network in two groups is ambiguous", label, pr, other)
+			}
+			owner[pr] = g.Name
+		}
+		for j, b := range slices.Concat(g.Blocklists, g.Allowlists) {
+			if strings.TrimSpace(b) == "" {
+				add("%s: list %d is empty", label, j)
+			}
+		}
+		if g.Sinkhole != nil {
+			merged := c.GroupSinkhole(g)
+			probe := *c
+			probe.Sinkhole, probe.Policy.Groups = merged, nil
+			for _, e := range probe.problems() {
+				if ke, ok := e.(*keyError); ok && strings.HasPrefix(ke.key, "sinkhole.") {
+					add("%s: %s", label, ke.Error())
+				}
+			}
+		}
+	}
+	return p
+}
+
+// GroupSinkhole is a group's sinkhole: its override, with unset fields taken
+// from the top-level sinkhole.
+func (c *Config) GroupSinkhole(g Group) Sinkhole {
+	s := c.Sinkhole
+	if o := g.Sinkhole; o != nil {
+		if o.Action != "" {
+			s.Action = o.Action
+		}
+		if o.IPv4.IsValid() {
+			s.IPv4 = o.IPv4
+		}
+		if o.IPv6.IsValid() {
+			s.IPv6 = o.IPv6
+		}
+		if o.TTL != 0 {
+			s.TTL = o.TTL
+		}
+	}
+	return s
 }

@@ -28,6 +28,8 @@ type Options struct {
 	// Allow are allowlist references, in the same forms: exceptions that
 	// win over blocks at the same or a less specific name.
 	Allow []string
+	// Groups are the policy groups, each with its own lists.
+	Groups []GroupSources
 	// Builtin holds the lists compiled into the binary.
 	Builtin    fs.FS
 	Logger     *slog.Logger
@@ -99,44 +101,75 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Sources are the block and allow list references in force.
-type Sources struct{ Block, Allow []string }
+// Sources are the list references in force: the default group's block and
+// allow lists, and each policy group's.
+type Sources struct {
+	Block, Allow []string
+	Groups       []GroupSources
+}
+
+// GroupSources is one policy group as configured.
+type GroupSources struct {
+	Name         string
+	Clients      []netip.Prefix
+	Block, Allow []string
+	Sinkhole     policy.Sinkhole
+}
+
+// Loaded is a complete policy, built aside before it is swapped in.
+type Loaded struct {
+	Block, Allow *blocklist.Trie
+	Groups       []policy.Group
+}
 
 // SetSources replaces the lists the next Load reads, and returns the old
 // ones so a caller can restore them when that load fails.
-func (m *Manager) SetSources(block, allow []string) Sources {
+func (m *Manager) SetSources(src Sources) Sources {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := Sources{Block: m.opts.Sources, Allow: m.opts.Allow}
-	m.opts.Sources, m.opts.Allow = block, allow
+	old := Sources{Block: m.opts.Sources, Allow: m.opts.Allow, Groups: m.opts.Groups}
+	m.opts.Sources, m.opts.Allow, m.opts.Groups = src.Block, src.Allow, src.Groups
 	return old
 }
 
 func (m *Manager) sources() Sources {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Sources{Block: m.opts.Sources, Allow: m.opts.Allow}
+	return Sources{Block: m.opts.Sources, Allow: m.opts.Allow, Groups: m.opts.Groups}
 }
 
 // Load reads every block and allow source and returns the new tries.
 // Malformed lines are logged with file:line and skipped; a missing source is
 // an error.
-func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
+func (m *Manager) Load() (Loaded, error) {
 	src := m.sources()
-	block, allow, infos, warnings, err := blocklist.LoadPolicy(src.Block, src.Allow, m.opts.Builtin)
+	var (
+		loaded   Loaded
+		allInfos []blocklist.ListInfo
+	)
+	block, allow, infos, err := m.loadLists(src.Block, src.Allow)
+	if err == nil {
+		loaded.Block, loaded.Allow, allInfos = block, allow, infos
+		for _, g := range src.Groups {
+			var gb, ga *blocklist.Trie
+			if gb, ga, infos, err = m.loadLists(g.Block, g.Allow); err != nil {
+				err = fmt.Errorf("group %s: %w", g.Name, err)
+				break
+			}
+			loaded.Groups = append(loaded.Groups, policy.Group{Name: g.Name, Clients: g.Clients, Block: gb, Allow: ga, Sinkhole: g.Sinkhole})
+			allInfos = append(allInfos, infos...)
+		}
+	}
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()
 		m.recordFailure(err)
-		return nil, nil, fmt.Errorf("load lists: %w", err)
+		return Loaded{}, fmt.Errorf("load lists: %w", err)
 	}
-	for _, w := range warnings {
-		m.log.Warn("skipped list line", "problem", w.String())
-	}
-	blockInfos := infos
-	m.recordSuccess(blockInfos)
+	allInfos = uniqueInfos(allInfos)
+	m.recordSuccess(allInfos)
 	m.entries.Reset()
 	m.skipped.Reset()
-	for _, info := range blockInfos {
+	for _, info := range allInfos {
 		m.entries.WithLabelValues(info.Source).Set(float64(info.Entries))
 		m.skipped.WithLabelValues(info.Source).Set(float64(info.Warnings))
 		m.log.Info("loaded list", "list", info.Source, "format", info.Format.String(), "version", info.Version,
@@ -144,7 +177,33 @@ func (m *Manager) Load() (block, allow *blocklist.Trie, err error) {
 	}
 	m.reloads.WithLabelValues("success").Inc()
 	m.lastOK.Set(float64(m.opts.Now().Unix()))
-	return block, allow, nil
+	return loaded, nil
+}
+
+// loadLists builds one block and one allow trie and logs skipped lines.
+func (m *Manager) loadLists(block, allow []string) (*blocklist.Trie, *blocklist.Trie, []blocklist.ListInfo, error) {
+	b, a, infos, warnings, err := blocklist.LoadPolicy(block, allow, m.opts.Builtin)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, w := range warnings {
+		m.log.Warn("skipped list line", "problem", w.String())
+	}
+	return b, a, infos, nil
+}
+
+// uniqueInfos keeps the first report of each source: groups often share
+// lists, and each list is one metric series.
+func uniqueInfos(infos []blocklist.ListInfo) []blocklist.ListInfo {
+	seen := map[string]bool{}
+	out := infos[:0]
+	for _, info := range infos {
+		if !seen[info.Source] {
+			seen[info.Source] = true
+			out = append(out, info)
+		}
+	}
+	return out
 }
 
 // Status reports every configured list as of the last load.
@@ -183,16 +242,18 @@ func (m *Manager) recordFailure(err error) {
 	}
 }
 
-// Reload loads the lists and hands the new tries to apply; on failure apply
-// is not called, so the running policy stays in force.
-func (m *Manager) Reload(apply func(block, allow *blocklist.Trie)) error {
-	block, allow, err := m.Load()
+// Reload loads the lists and hands the new policy to apply; on failure
+// apply is not called, so the running policy stays in force.
+func (m *Manager) Reload(apply func(Loaded) error) error {
+	loaded, err := m.Load()
+	if err == nil {
+		err = apply(loaded)
+	}
 	if err != nil {
 		m.log.Error("list reload failed; keeping the lists in force", "err", err)
 		return err
 	}
-	apply(block, allow)
-	m.log.Info("lists reloaded", "rules", block.Len(), "exceptions", allow.Len())
+	m.log.Info("lists reloaded", "rules", loaded.Block.Len(), "exceptions", loaded.Allow.Len(), "groups", len(loaded.Groups))
 	return nil
 }
 

@@ -29,10 +29,11 @@ func TestLoadAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	trie, allow, err := m.Load()
+	loaded, err := m.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
+	trie, allow := loaded.Block, loaded.Allow
 	if allow.Len() != 0 {
 		t.Errorf("allow trie has %d rules, want 0", allow.Len())
 	}
@@ -63,7 +64,7 @@ func TestLoadAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	applied := false
-	if err := m.Reload(func(_, _ *blocklist.Trie) { applied = true }); err == nil {
+	if err := m.Reload(func(Loaded) error { applied = true; return nil }); err == nil {
 		t.Error("reload with a missing list: want an error")
 	}
 	if applied {
@@ -80,7 +81,7 @@ func TestLoadAndReload(t *testing.T) {
 	// A good reload applies the new trie.
 	m.opts.Sources = []string{"builtin:base"}
 	var got *blocklist.Trie
-	if err := m.Reload(func(t, _ *blocklist.Trie) { got = t }); err != nil {
+	if err := m.Reload(func(l Loaded) error { got = l.Block; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got == nil || got.Len() != 1 {

@@ -83,12 +83,22 @@ type active struct {
 // groupFor picks the group of the most specific network containing addr;
 // equal networks in two groups are refused when the configuration loads.
 func (a *active) groupFor(addr netip.Addr) *Group {
-	best, bits := a.def, -1
+	if g := GroupFor(a.groups, addr); g != nil {
+		return g
+	}
+	return a.def
+}
+
+// GroupFor returns the group whose most specific network contains addr, or
+// nil when none does (the client is in the default group).
+func GroupFor(groups []Group, addr netip.Addr) *Group {
+	var best *Group
+	bits := -1
 	addr = addr.Unmap()
-	for i := range a.groups {
-		for _, p := range a.groups[i].Clients {
+	for i := range groups {
+		for _, p := range groups[i].Clients {
 			if p.Bits() > bits && p.Contains(addr) {
-				best, bits = &a.groups[i], p.Bits()
+				best, bits = &groups[i], p.Bits()
 			}
 		}
 	}
