@@ -70,3 +70,21 @@ func devicesTable(page string) string {
 	}
 	return rest[:end]
 }
+
+// TestConsoleHonoursClientIPPrivacy: with log.client_ip hash, the API and
+// console must not show real client addresses either.
+func TestConsoleHonoursClientIPPrivacy(t *testing.T) {
+	up := startFakeUpstream(t)
+	inst := startDijk(t, testConfig(t, "--upstream.servers", up.addr, "--log.hits", "off",
+		"--log.client_ip", "hash", "--log.client_ip_key", "0123456789abcdef"))
+	if r := ask(t, "udp", inst.dnsAddrs()[0], "chat.deepseek.com.", dns.TypeA, false); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("not blocked: %v", r)
+	}
+	stats := httpGet(t, "http://"+inst.http.Addr()+"/api/v1/stats")
+	if strings.Contains(stats, "127.0.0.1") {
+		t.Errorf("stats show the real client address:\n%s", stats)
+	}
+	if !strings.Contains(stats, `"ip":"fd`) {
+		t.Errorf("stats lack a pseudonymous fd00::/8 device:\n%s", stats)
+	}
+}

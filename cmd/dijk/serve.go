@@ -245,7 +245,11 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	if inst.soc, err = soc.New(soc.Options{RingSize: cfg.HTTP.RecentHits, Registerer: reg}); err != nil {
 		return nil, err
 	}
-	hits := soc.Tee(inst.socLoggers()...)
+	socLoggers, err := inst.socLoggers(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hits := soc.Tee(socLoggers...)
 
 	action, err := policy.ParseAction(cfg.Sinkhole.Action)
 	if err != nil {
@@ -335,13 +339,38 @@ func newForwarder(cfg *config.Config, logger *slog.Logger, reg prometheus.Regist
 }
 
 // socLoggers are the receivers of hit and bypass events: the SOC recorder
-// and, unless log.hits and syslog are off, the hit log.
-func (inst *instance) socLoggers() []soc.HitLogger {
-	loggers := []soc.HitLogger{inst.soc}
+// and, unless log.hits and syslog are off, the hit log. The recorder sees
+// client addresses under the same log.client_ip rule as the logs.
+func (inst *instance) socLoggers(cfg *config.Config) ([]soc.HitLogger, error) {
+	mode, err := hitlog.ParseClientIP(cfg.Log.ClientIP)
+	if err != nil {
+		return nil, fmt.Errorf("log.client_ip: %w", err)
+	}
+	pseudo, err := hitlog.NewPseudonymizer(mode, []byte(cfg.Log.ClientIPKey))
+	if err != nil {
+		return nil, fmt.Errorf("log.client_ip_key: %w", err)
+	}
+	var recorder soc.HitLogger = inst.soc
+	if mode != hitlog.ClientIPFull {
+		recorder = privateRecorder{next: inst.soc, pseudo: pseudo}
+	}
+	loggers := []soc.HitLogger{recorder}
 	if inst.hits != nil { // a nil *hitlog.Logger must not become a non-nil interface
 		loggers = append(loggers, inst.hits)
 	}
-	return loggers
+	return loggers, nil
+}
+
+// privateRecorder rewrites client addresses before the SOC recorder keeps
+// them in memory and shows them on the console.
+type privateRecorder struct {
+	next   soc.HitLogger
+	pseudo *hitlog.Pseudonymizer
+}
+
+func (r privateRecorder) Log(e hitlog.Event) {
+	e.Client = r.pseudo.Client(e.Client)
+	r.next.Log(e)
 }
 
 // startHTTP serves metrics and health, and the SOC console and API. The

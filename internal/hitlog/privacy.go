@@ -134,3 +134,47 @@ func truncate(addr netip.Addr) netip.Addr {
 	}
 	return p.Addr()
 }
+
+// Pseudonymizer applies the client-address mode to addresses kept outside
+// the log lines, such as the SOC console's device table, which needs an
+// address rather than text: truncate zeroes the host bits as in the logs,
+// and hash maps each device to a stable pseudonymous address in fd00::/8
+// made of its HMAC, so devices stay distinct but cannot be traced back.
+// It is safe for concurrent use.
+type Pseudonymizer struct {
+	mode ClientIP
+	key  []byte
+}
+
+// NewPseudonymizer checks the key as the Logger does.
+func NewPseudonymizer(mode ClientIP, key []byte) (*Pseudonymizer, error) {
+	if _, err := newAnonymizer(mode, key); err != nil {
+		return nil, err
+	}
+	return &Pseudonymizer{mode: mode, key: key}, nil
+}
+
+// Client returns ap with its address rewritten by the mode and, unless the
+// mode is full, the port dropped.
+func (p *Pseudonymizer) Client(ap netip.AddrPort) netip.AddrPort {
+	addr := ap.Addr().WithZone("")
+	switch {
+	case p.mode == ClientIPFull || !addr.IsValid():
+		return ap
+	case p.mode == ClientIPTruncate:
+		return netip.AddrPortFrom(truncate(addr), 0)
+	}
+	addr = addr.Unmap()
+	mac := hmac.New(sha256.New, p.key)
+	if addr.Is4() {
+		b := addr.As4()
+		mac.Write(b[:])
+	} else {
+		b := addr.As16()
+		mac.Write(b[:])
+	}
+	var b [16]byte
+	b[0] = 0xfd
+	copy(b[1:], mac.Sum(nil))
+	return netip.AddrPortFrom(netip.AddrFrom16(b), 0)
+}

@@ -165,3 +165,41 @@ func TestClientIPInLines(t *testing.T) {
 		})
 	}
 }
+
+func TestPseudonymizer(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	ap := netip.MustParseAddrPort("192.0.2.77:5353")
+	tests := []struct {
+		name string
+		mode ClientIP
+		want func(got netip.AddrPort) bool
+	}{
+		{"full keeps the address and port", ClientIPFull, func(got netip.AddrPort) bool { return got == ap }},
+		{"truncate keeps the /24 and drops the port", ClientIPTruncate, func(got netip.AddrPort) bool {
+			return got == netip.MustParseAddrPort("192.0.2.0:0")
+		}},
+		{"hash gives a ULA pseudonym without port", ClientIPHash, func(got netip.AddrPort) bool {
+			return got.Port() == 0 && netip.MustParsePrefix("fd00::/8").Contains(got.Addr()) && got.Addr() != ap.Addr()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewPseudonymizer(tt.mode, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Client(ap); !tt.want(got) {
+				t.Errorf("Client(%v) = %v", ap, got)
+			}
+		})
+	}
+	p, _ := NewPseudonymizer(ClientIPHash, key)
+	a1, a2 := p.Client(ap), p.Client(netip.MustParseAddrPort("[::ffff:192.0.2.77]:1"))
+	b := p.Client(netip.MustParseAddrPort("192.0.2.78:5353"))
+	if a1.Addr() != a2.Addr() || a1.Addr() == b.Addr() {
+		t.Errorf("pseudonyms: same device %v/%v, other device %v: want stable and distinct", a1, a2, b)
+	}
+	if _, err := NewPseudonymizer(ClientIPHash, []byte("short")); err == nil {
+		t.Error("short key: want an error")
+	}
+}
