@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -30,6 +32,7 @@ import (
 	"github.com/dijk-dns/dijk/internal/lists"
 	"github.com/dijk-dns/dijk/internal/policy"
 	"github.com/dijk-dns/dijk/internal/ratelimit"
+	"github.com/dijk-dns/dijk/internal/remote"
 	"github.com/dijk-dns/dijk/internal/server"
 	"github.com/dijk-dns/dijk/internal/soc"
 	"github.com/dijk-dns/dijk/internal/upstream"
@@ -72,8 +75,14 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 	logger.Info("dijk started", "version", version, "config", configName(cfg), "dns", inst.dnsAddrs())
 	changed := make(chan struct{}, 1)
 	stopWatch := inst.watch(ctx, cfg, changed)
+	refresh := newRefreshTicker(cfg.Lists.Refresh)
+	defer refresh.Stop()
 	for {
 		select {
+		case <-refresh.C:
+			if inst.lists.CurrentSources().HasRemote() {
+				_ = inst.reload() // conditional requests: unchanged lists cost a 304
+			}
 		case <-hup:
 			inst.reloadConfig(func() (*config.Config, error) { return config.Load(fs, environ) })
 		case <-changed:
@@ -104,6 +113,16 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+}
+
+// newRefreshTicker ticks every lists.refresh; 0 never ticks.
+func newRefreshTicker(every time.Duration) *time.Ticker {
+	if every <= 0 {
+		t := time.NewTicker(time.Hour)
+		t.Stop()
+		return t
+	}
+	return time.NewTicker(every)
 }
 
 // watch reloads on changes to the config file and every list file on disk,
@@ -226,6 +245,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	inst.lists, err = lists.New(lists.Options{
 		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups,
 		Builtin: blocklists.FS, Logger: logger, Registerer: reg,
+		Fetcher: func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
 	})
 	if err != nil {
 		return nil, err
@@ -309,6 +329,26 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	return inst, nil
 }
 
+// newFetcher builds the fetcher of remote lists from lists.* settings.
+func newFetcher(lc config.Lists, logger *slog.Logger, reg prometheus.Registerer) (*remote.Fetcher, error) {
+	opts := remote.Options{CacheDir: lc.CacheDir, Logger: logger, Registerer: reg}
+	if lc.CAFile != "" {
+		roots, err := upstream.LoadCAFile(lc.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("lists.ca_file: %w", err)
+		}
+		opts.Client = &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			Proxy:           http.ProxyFromEnvironment,
+		}}
+	}
+	f, err := remote.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("lists.cache_dir: %w", err)
+	}
+	return f, nil
+}
+
 // newForwarder builds the upstream handler from upstream.* settings; with
 // no servers configured it uses the system's, minus Dijk itself.
 func newForwarder(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*upstream.Forwarder, error) {
@@ -382,6 +422,7 @@ func (inst *instance) startHTTP(cfg *config.Config) error {
 	}
 	opts := httpapi.Options{
 		Addr: cfg.Listen.HTTP, Gatherer: inst.registry, Logger: inst.log,
+		Detail: inst.lists.Remote,
 		Ready: func() error {
 			if !inst.upstream.Ready() {
 				return errors.New("no upstream has answered since the last failures")

@@ -198,7 +198,30 @@ func countLines(spec listSpec, builtin fs.FS) (int, error) {
 	}
 }
 
+// WithFetched lets LoadPolicy read remote sources (https:// URLs) from the
+// local copies in fetched, URL → path, while rules and hit logs keep
+// naming the URL.
+func WithFetched(builtin fs.FS, fetched map[string]string) fs.FS {
+	return withFetched{FS: builtin, fetched: fetched}
+}
+
+type withFetched struct {
+	fs.FS
+	fetched map[string]string
+}
+
+// localPath maps a remote source to its local copy.
+func localPath(source string, builtin fs.FS) string {
+	if wf, ok := builtin.(withFetched); ok {
+		if p, ok := wf.fetched[source]; ok {
+			return p
+		}
+	}
+	return source
+}
+
 func isRegularFile(source string, builtin fs.FS) bool {
+	source = localPath(source, builtin)
 	var (
 		info fs.FileInfo
 		err  error
@@ -248,6 +271,10 @@ func loadSource(spec listSpec, builtin fs.FS, info *ListInfo, emit func(Entry) e
 }
 
 func openSource(source string, builtin fs.FS) (io.ReadCloser, error) {
+	source = localPath(source, builtin)
+	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") {
+		return nil, errors.New("a remote list must be fetched first (no copy available)")
+	}
 	name, isBuiltin := strings.CutPrefix(source, builtinPrefix)
 	if !isBuiltin {
 		return os.Open(source)

@@ -46,6 +46,8 @@ type Config struct {
 	HTTP HTTP `mapstructure:"http"`
 	// Policy holds rules beyond the name lists.
 	Policy Policy `mapstructure:"policy"`
+	// Lists configures remote (https://) list sources.
+	Lists Lists `mapstructure:"lists"`
 	// Sinkhole says how blocked queries are answered.
 	Sinkhole Sinkhole `mapstructure:"sinkhole"`
 	// Cache sizes and bounds the answer cache.
@@ -101,6 +103,18 @@ type Bypass struct {
 	PrivateRelay bool `mapstructure:"private_relay"`
 	// DDR answers _dns.resolver.arpa NODATA and never forwards resolver.arpa.
 	DDR bool `mapstructure:"ddr"`
+}
+
+// Lists configures remote list sources.
+type Lists struct {
+	// Refresh is how often remote lists are fetched again (conditional
+	// requests); 0 fetches them only at start and on reload.
+	Refresh time.Duration `mapstructure:"refresh"`
+	// CacheDir keeps the last good copy of each remote list, so a restart
+	// without network still blocks.
+	CacheDir string `mapstructure:"cache_dir"`
+	// CAFile is a PEM bundle that replaces the system CAs for remote lists.
+	CAFile string `mapstructure:"ca_file"`
 }
 
 // Policy holds rules beyond the name lists.
@@ -266,6 +280,9 @@ func keys() []keyInfo {
 		{"bypass.firefox_canary", kindBool, "answer Firefox's DoH canary use-application-dns.net NXDOMAIN"},
 		{"bypass.private_relay", kindBool, "answer iCloud Private Relay names NXDOMAIN"},
 		{"bypass.ddr", kindBool, "answer _dns.resolver.arpa NODATA, never forward resolver.arpa"},
+		{"lists.refresh", kindDuration, "how often remote https:// lists are fetched again (0: only at start and reload)"},
+		{"lists.cache_dir", kindString, "where the last good copy of each remote list is kept"},
+		{"lists.ca_file", kindString, "PEM CA bundle for remote lists (default: system CAs)"},
 		{"policy.groups", kindFileOnly, "per-network policy groups (config file only)"},
 		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
 		{"http.recent_hits", kindInt, "recent hits kept in memory for the API and console"},

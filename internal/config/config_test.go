@@ -45,6 +45,7 @@ func defaultConfig() *Config {
 		Bypass:    Bypass{FirefoxCanary: true, PrivateRelay: true, DDR: true},
 		Policy:    Policy{BlockIPs: []string{}, Groups: []Group{}},
 		HTTP:      HTTP{RecentHits: 10000},
+		Lists:     Lists{Refresh: 6 * time.Hour, CacheDir: "/var/lib/dijk/lists"},
 		Sinkhole: Sinkhole{
 			Action: "nxdomain",
 			TTL:    5 * time.Minute,

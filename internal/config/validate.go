@@ -117,6 +117,26 @@ func (c *Config) problems() []error {
 	// policy.groups
 	p = append(p, c.groupProblems()...)
 
+	// lists
+	if c.Lists.Refresh < 0 {
+		add("lists.refresh", "%s must not be negative", c.Lists.Refresh)
+	} else if c.Lists.Refresh > 0 && c.Lists.Refresh < time.Minute {
+		add("lists.refresh", "%s is below a minute; list servers would see a request storm", c.Lists.Refresh)
+	}
+	if c.Lists.CacheDir == "" {
+		add("lists.cache_dir", "is empty; remote lists need a place for their last good copy")
+	}
+	for _, key := range []struct {
+		name    string
+		sources []string
+	}{{"blocklists", c.Blocklists}, {"allowlists", c.Allowlists}} {
+		for _, src := range key.sources {
+			if strings.Contains(src, "http://") {
+				add(key.name, "%q: http:// is refused, a list could be changed in transit; use https://", src)
+			}
+		}
+	}
+
 	// http.token
 	if t := c.HTTP.Token; t != "" && len(t) < 16 {
 		add("http.token", "is shorter than 16 characters; use a long random value")

@@ -21,6 +21,8 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Ready reports why the resolver cannot serve yet; nil means ready.
 	Ready func() error
+	// Detail adds lines to /readyz, e.g. the state of remote lists.
+	Detail func() []string
 	// SOC serves the console at / and the API under /api/; nil serves
 	// neither. The endpoints above are more specific and stay outside it.
 	SOC    http.Handler
@@ -44,14 +46,24 @@ func Handler(opts Options) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		var detail []string
+		if opts.Detail != nil {
+			detail = opts.Detail()
+		}
 		if opts.Ready != nil {
 			if err := opts.Ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprintf(w, "not ready: %v\n", err)
+				for _, d := range detail {
+					fmt.Fprintln(w, d)
+				}
 				return
 			}
 		}
 		fmt.Fprintln(w, "ready")
+		for _, d := range detail {
+			fmt.Fprintln(w, d)
+		}
 	})
 	if opts.SOC != nil {
 		mux.Handle("/", opts.SOC)

@@ -5,6 +5,8 @@ package lists
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/dijk-dns/dijk/internal/blocklist"
 	"github.com/dijk-dns/dijk/internal/policy"
+	"github.com/dijk-dns/dijk/internal/remote"
 )
 
 // Options configures a Manager.
@@ -30,6 +33,9 @@ type Options struct {
 	Allow []string
 	// Groups are the policy groups, each with its own lists.
 	Groups []GroupSources
+	// Fetcher returns the fetcher for https:// sources; it is called on
+	// first need, so a policy without remote lists needs no cache dir.
+	Fetcher func() (*remote.Fetcher, error)
 	// Builtin holds the lists compiled into the binary.
 	Builtin    fs.FS
 	Logger     *slog.Logger
@@ -48,8 +54,10 @@ type Status struct {
 
 // Manager loads lists.
 type Manager struct {
-	mu     sync.Mutex
-	status []Status
+	mu      sync.Mutex
+	status  []Status
+	remotes map[string]remote.State // by URL, from the last load
+	fetcher *remote.Fetcher
 
 	opts    Options
 	log     *slog.Logger
@@ -147,12 +155,18 @@ func (m *Manager) Load() (Loaded, error) {
 		loaded   Loaded
 		allInfos []blocklist.ListInfo
 	)
-	block, allow, infos, err := m.loadLists(src.Block, src.Allow)
+	builtin, err := m.fetchRemotes(src)
+	if err != nil {
+		m.reloads.WithLabelValues("failure").Inc()
+		m.recordFailure(err)
+		return Loaded{}, fmt.Errorf("load lists: %w", err)
+	}
+	block, allow, infos, err := m.loadLists(src.Block, src.Allow, builtin)
 	if err == nil {
 		loaded.Block, loaded.Allow, allInfos = block, allow, infos
 		for _, g := range src.Groups {
 			var gb, ga *blocklist.Trie
-			if gb, ga, infos, err = m.loadLists(g.Block, g.Allow); err != nil {
+			if gb, ga, infos, err = m.loadLists(g.Block, g.Allow, builtin); err != nil {
 				err = fmt.Errorf("group %s: %w", g.Name, err)
 				break
 			}
@@ -180,9 +194,116 @@ func (m *Manager) Load() (Loaded, error) {
 	return loaded, nil
 }
 
+// fetchRemotes brings every https:// source up to date and returns the
+// list FS that reads them from their local copies. A failed download keeps
+// the last good copy (reported in Remote); only a source with no copy at
+// all fails the load.
+func (m *Manager) fetchRemotes(src Sources) (fs.FS, error) {
+	all := slices.Concat(src.Block, src.Allow)
+	for _, g := range src.Groups {
+		all = slices.Concat(all, g.Block, g.Allow)
+	}
+	fetched := map[string]string{}
+	states := map[string]remote.State{}
+	for _, s := range all {
+		loc := remoteLocation(s)
+		if loc == "" || fetched[loc] != "" {
+			continue
+		}
+		f, err := m.remoteFetcher()
+		if err != nil {
+			return nil, err
+		}
+		rs, err := remote.ParseSource(loc)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		path, st, err := f.Fetch(ctx, rs)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if st.Err != nil {
+			m.log.Warn("remote list not updated; using the last good copy", "list", rs.URL, "err", st.Err)
+		}
+		fetched[loc], states[loc] = path, st
+	}
+	m.mu.Lock()
+	m.remotes = states
+	m.mu.Unlock()
+	return blocklist.WithFetched(m.opts.Builtin, fetched), nil
+}
+
+func (m *Manager) remoteFetcher() (*remote.Fetcher, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fetcher != nil {
+		return m.fetcher, nil
+	}
+	if m.opts.Fetcher == nil {
+		return nil, fmt.Errorf("remote lists are not available")
+	}
+	f, err := m.opts.Fetcher()
+	if err != nil {
+		return nil, err
+	}
+	m.fetcher = f
+	return f, nil
+}
+
+// remoteLocation returns the https:// URL of a source (after an optional
+// format prefix such as "hosts:"), or "".
+func remoteLocation(source string) string {
+	if prefix, rest, ok := strings.Cut(source, ":"); ok && !strings.HasPrefix(rest, "//") {
+		if _, err := blocklist.ParseFormatName(prefix); err == nil {
+			source = rest
+		}
+	}
+	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") {
+		return source
+	}
+	return ""
+}
+
+// HasRemote reports whether any source is an https:// list.
+func (s Sources) HasRemote() bool {
+	all := slices.Concat(s.Block, s.Allow)
+	for _, g := range s.Groups {
+		all = slices.Concat(all, g.Block, g.Allow)
+	}
+	return slices.ContainsFunc(all, func(src string) bool { return remoteLocation(src) != "" })
+}
+
+// CurrentSources returns the lists in force.
+func (m *Manager) CurrentSources() Sources { return m.sources() }
+
+// Remote describes each remote list as of the last load, for /readyz: when
+// its copy was updated and fetched, and the last error. A rejected download
+// (checksum or signature) is marked REJECTED.
+func (m *Manager) Remote() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var lines []string
+	for url, st := range m.remotes {
+		line := fmt.Sprintf("remote %s: sha256 %.12s, updated %s, fetched %s", url, st.SHA256,
+			st.Updated.UTC().Format(time.RFC3339), st.Fetched.UTC().Format(time.RFC3339))
+		if st.Err != nil {
+			var rej *remote.RejectedError
+			if errors.As(st.Err, &rej) {
+				line = "REJECTED " + line
+			}
+			line += "; last error: " + st.Err.Error()
+		}
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	return lines
+}
+
 // loadLists builds one block and one allow trie and logs skipped lines.
-func (m *Manager) loadLists(block, allow []string) (*blocklist.Trie, *blocklist.Trie, []blocklist.ListInfo, error) {
-	b, a, infos, warnings, err := blocklist.LoadPolicy(block, allow, m.opts.Builtin)
+func (m *Manager) loadLists(block, allow []string, builtin fs.FS) (*blocklist.Trie, *blocklist.Trie, []blocklist.ListInfo, error) {
+	b, a, infos, warnings, err := blocklist.LoadPolicy(block, allow, builtin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -223,7 +344,11 @@ func (m *Manager) recordSuccess(infos []blocklist.ListInfo) {
 	now := m.opts.Now()
 	m.status = m.status[:0]
 	for _, info := range infos {
-		m.status = append(m.status, Status{Source: info.Source, Entries: info.Entries, Updated: now, Failures: failures[info.Source]})
+		st := Status{Source: info.Source, Entries: info.Entries, Updated: now, Failures: failures[info.Source]}
+		if rs, ok := m.remotes[remoteLocation(info.Source)]; ok && rs.Err != nil {
+			st.Error = "serving the last good copy: " + rs.Err.Error()
+		}
+		m.status = append(m.status, st)
 	}
 }
 
