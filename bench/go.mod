@@ -1,0 +1,3 @@
+module github.com/dijk-dns/dijk/bench
+
+go 1.26.0

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+const dnsperfOut = `DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Command line: dnsperf -s 127.0.0.1 -p 5300 -d blocked.txt -l 2 -Q 1000 -v
+> NXDOMAIN r1.deepseek.com A 0.000388
+> NXDOMAIN r2.deepseek.com A 0.000148
+> T r3.deepseek.com A
+[Status] Testing complete (time limit)
+
+Statistics:
+
+  Queries sent:         2000
+  Queries completed:    1999 (99.95%)
+  Queries lost:         1 (0.05%)
+
+  Response codes:       NXDOMAIN 1999 (100.00%)
+  Average packet size:  request 35, response 120
+  Run time (s):         2.000132
+  Queries per second:   999.434004
+
+  Average Latency (s):  0.000197 (min 0.000061, max 0.003264)
+  Latency StdDev (s):   0.000269
+`
+
+func TestParseDNSPerf(t *testing.T) {
+	var log strings.Builder
+	res, err := parseDNSPerf(strings.NewReader(dnsperfOut), &log, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.sent != 2000 || res.completed != 1999 || res.lost != 1 {
+		t.Errorf("counts: %+v", res)
+	}
+	if res.qps != 999.434004 || res.runtime != 2.000132 || res.avgLatency != 0.000197 {
+		t.Errorf("rates: %+v", res)
+	}
+	if res.rcodes != "NXDOMAIN 1999 (100.00%)" || !onlyRcode(res.rcodes, "NXDOMAIN") || onlyRcode(res.rcodes, "NOERROR") {
+		t.Errorf("rcodes %q", res.rcodes)
+	}
+	if len(res.latencies) != 2 || res.verboseLost != 1 {
+		t.Errorf("verbose: %v lost %d", res.latencies, res.verboseLost)
+	}
+	if strings.Contains(log.String(), "> NXDOMAIN") {
+		t.Error("per-query lines copied to the log")
+	}
+	if onlyRcode("NOERROR 10 (50.00%), NXDOMAIN 10 (50.00%)", "NOERROR") {
+		t.Error("mixed codes taken for NOERROR only")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	lat := []float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	if got := percentile(lat, 0, 50); got != 5 {
+		t.Errorf("p50 = %v", got)
+	}
+	if got := percentile(lat, 0, 99); got != 10 {
+		t.Errorf("p99 = %v", got)
+	}
+	if got := percentile(lat, 1, 99); !math.IsInf(got, 1) {
+		t.Errorf("p99 with a lost query = %v, want +Inf", got)
+	}
+	if got := median([]float64{3, math.NaN(), 1, 2}); got != 2 {
+		t.Errorf("median = %v", got)
+	}
+}
+
+func TestProcParsers(t *testing.T) {
+	stat := []byte("1234 (a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 6 0 100 0 0")
+	d, err := parseStatCPU(stat)
+	if err != nil || d != 3*time.Second {
+		t.Errorf("cpu = %v, %v; want 3s", d, err)
+	}
+	m, err := parseStatusMem([]byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"))
+	if err != nil || m.rss != 1024*1024 || m.hwm != 2048*1024 {
+		t.Errorf("mem = %+v, %v", m, err)
+	}
+	c, err := parseProcStat([]byte("cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 100 0 50 800 50 0 0 0 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n"), "0")
+	if err != nil || c.busy != 1500*time.Millisecond || c.total != 10*time.Second {
+		t.Errorf("core = %+v, %v", c, err)
+	}
+}
+
+func TestBuildQuery(t *testing.T) {
+	q, err := buildQuery(0xABCD, "chat.deepseek.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04chat\x08deepseek\x03com\x00\x00\x01\x00\x01"
+	if string(q) != want {
+		t.Errorf("query % x", q)
+	}
+}
+
+func TestListEntriesDistinctAndStable(t *testing.T) {
+	a, b := listEntries(5000), listEntries(5000)
+	seen := map[string]bool{}
+	for i, e := range a {
+		if e != b[i] {
+			t.Fatal("list not deterministic")
+		}
+		if seen[e] {
+			t.Fatalf("duplicate %s", e)
+		}
+		seen[e] = true
+		if strings.HasSuffix(e, "deepseek.com") {
+			t.Fatalf("entry %s overlaps the blocked workload", e)
+		}
+	}
+}
+
+func TestCPUBetween(t *testing.T) {
+	a := cpuSample{exact: time.Second, ticks: 900 * time.Millisecond, tids: map[string]bool{"1": true, "2": true}}
+	b := cpuSample{exact: 3 * time.Second, ticks: 2900 * time.Millisecond, tids: map[string]bool{"1": true, "2": true, "3": true}}
+	if d, exact := cpuBetween(a, b); d != 2*time.Second || !exact {
+		t.Errorf("got %v %v; want 2s from schedstat", d, exact)
+	}
+	delete(b.tids, "2")
+	if d, exact := cpuBetween(a, b); d != 2*time.Second || exact {
+		t.Errorf("got %v %v; want 2s from ticks after a thread exited", d, exact)
+	}
+}
+
+func TestPinned(t *testing.T) {
+	defer func(n int) { niceness = n }(niceness)
+	niceness = 0
+	if got := strings.Join(pinned("0", "unbound", "-d"), " "); got != "taskset -c 0 unbound -d" {
+		t.Errorf("got %q", got)
+	}
+	niceness = -10
+	if got := strings.Join(pinned("1", "dnsperf", "-l", "5"), " "); got != "nice -n -10 taskset -c 1 dnsperf -l 5" {
+		t.Errorf("got %q", got)
+	}
+}
