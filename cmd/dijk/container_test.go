@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"debug/elf"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +35,7 @@ func TestContainerBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds dijk from scratch with the Dockerfile's flags; skipped in -short mode")
 	}
-	goTool := containerRequireProgram(t, "go", "golang-go")
+	goTool := requireTool(t, "go", "golang-go")
 	df := readDockerfile(t)
 	const testVersion = "test-version"
 	gb, err := findGoBuild(df, map[string]string{"VERSION": testVersion, "TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH})
@@ -121,7 +118,7 @@ func testServeAsImageUser(t *testing.T, df *dockerfile, bin, dir string) {
 	}
 
 	up := startFakeUpstream(t)
-	dnsAddr, httpAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	dnsAddr, httpAddr := freePort(t), freePort(t)
 	// Loopback and free ports instead of :53 and :9153, which the host may
 	// use; the fake upstream instead of /etc/resolv.conf.
 	env := []string{
@@ -142,7 +139,7 @@ func testServeAsImageUser(t *testing.T, df *dockerfile, bin, dir string) {
 	}
 
 	srv := asImageUser(serveArgs)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncBuffer
 	srv.Stdout, srv.Stderr = &stdout, &stderr
 	if err := srv.Start(); err != nil {
 		t.Fatalf("starting %v as %d:%d: %v", serveArgs, uid, gid, err)
@@ -389,60 +386,4 @@ func containerTempDir(t *testing.T) string {
 		}
 	}
 	return dir
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 port that was free on both UDP and
-// TCP a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no loopback port free on both UDP and TCP")
-	return ""
-}
-
-// containerRequireProgram finds an outside program: a missing one skips
-// the test on a developer machine, naming the Debian package, and fails in
-// CI (CI=true).
-func containerRequireProgram(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (%v); CI must install Debian package %s", name, err, debianPackage)
-	}
-	t.Skipf("%s not found: install Debian package %s to run this test", name, debianPackage)
-	return ""
-}
-
-// lockedBuffer is a bytes.Buffer that can be read while exec's copying
-// goroutine writes to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
