@@ -3,15 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
-	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/dijk-dns/dijk/blocklists"
 	"github.com/dijk-dns/dijk/internal/blocklist"
-	"github.com/dijk-dns/dijk/internal/config"
+	"github.com/dijk-dns/dijk/internal/lists"
 	"github.com/dijk-dns/dijk/internal/policy"
+	"github.com/dijk-dns/dijk/internal/remote"
 )
 
 // checkCommand answers "is NAME blocked, and why" from the configured lists,
@@ -38,29 +40,39 @@ func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage
 	}
-	group, blockSrc, allowSrc := "default", cfg.Blocklists, cfg.Allowlists
+	var addr netip.Addr
 	if client != "" {
-		addr, err := netip.ParseAddr(client)
-		if err != nil {
+		if addr, err = netip.ParseAddr(client); err != nil {
 			fmt.Fprintf(stderr, "dijk check: --client %q is not an IP address\n", client)
 			return exitUsage
 		}
-		var groups []policy.Group
-		for _, g := range cfg.Policy.Groups {
-			groups = append(groups, policy.Group{Name: g.Name, Clients: g.Clients})
-		}
-		if g := policy.GroupFor(groups, addr); g != nil {
-			i := slices.IndexFunc(cfg.Policy.Groups, func(c config.Group) bool { return c.Name == g.Name })
-			group, blockSrc, allowSrc = g.Name, cfg.Policy.Groups[i].Blocklists, cfg.Policy.Groups[i].Allowlists
-		}
 	}
-	block, allow, _, warnings, err := blocklist.LoadPolicy(blockSrc, allowSrc, blocklists.FS)
+	// The same loader as the server: formats, exceptions, groups and remote
+	// lists (from their cached copies when the network is down).
+	groups, err := groupSources(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w.String())
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	reg := prometheus.NewRegistry()
+	mgr, err := lists.New(lists.Options{
+		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups, Builtin: blocklists.FS,
+		Logger: logger, Registerer: reg,
+		Fetcher: func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "dijk check: %v\n", err)
+		return exitUsage
+	}
+	loaded, err := mgr.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "dijk check: %v\n", err)
+		return exitUsage
+	}
+	group, block, allow := "default", loaded.Block, loaded.Allow
+	if g := policy.GroupFor(loaded.Groups, addr); client != "" && g != nil {
+		group, block, allow = g.Name, g.Block, g.Allow
 	}
 	d := policy.Decide(block, allow, name)
 	switch {

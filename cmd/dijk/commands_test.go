@@ -98,7 +98,7 @@ func TestCommands(t *testing.T) {
 		{
 			name: "check warns about a malformed line", args: []string{"check", "--blocklists", broken, "bar.example"}, code: exitOK,
 			stdoutPrefix: "blocked bar.example", stdout: []string{broken + " line 2"},
-			stderr: []string{"warning: " + broken + ":1:"},
+			stderr: []string{"skipped list line", broken + ":1:"},
 		},
 		{
 			name: "check an exact entry", args: []string{"check", "--blocklists", list, "only.example"}, code: exitOK,
