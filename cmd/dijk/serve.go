@@ -33,6 +33,7 @@ import (
 	"github.com/dijk-dns/dijk/internal/policy"
 	"github.com/dijk-dns/dijk/internal/ratelimit"
 	"github.com/dijk-dns/dijk/internal/remote"
+	"github.com/dijk-dns/dijk/internal/rpzxfr"
 	"github.com/dijk-dns/dijk/internal/server"
 	"github.com/dijk-dns/dijk/internal/soc"
 	"github.com/dijk-dns/dijk/internal/upstream"
@@ -316,6 +317,16 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	}
 	if inst.queries != nil {
 		sopts.QueryLog = inst.queries
+	}
+	if len(cfg.RPZ.TransferAllow) > 0 {
+		xfr, err := rpzxfr.New(rpzxfr.Options{
+			Zone: cfg.RPZ.Zone, Allow: cfg.RPZ.TransferAllow, Key: string(cfg.RPZ.TSIGKey),
+			Policy: inst.policy.Current, TTL: cfg.Sinkhole.TTL,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rpz: %w", err)
+		}
+		sopts.Transfer = xfr.Transfer
 	}
 	if inst.dns, err = server.New(sopts); err != nil {
 		return nil, err

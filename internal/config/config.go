@@ -48,6 +48,8 @@ type Config struct {
 	Policy Policy `mapstructure:"policy"`
 	// Lists configures remote (https://) list sources.
 	Lists Lists `mapstructure:"lists"`
+	// RPZ serves the policy as a Response Policy Zone over AXFR.
+	RPZ RPZ `mapstructure:"rpz"`
 	// Sinkhole says how blocked queries are answered.
 	Sinkhole Sinkhole `mapstructure:"sinkhole"`
 	// Cache sizes and bounds the answer cache.
@@ -103,6 +105,17 @@ type Bypass struct {
 	PrivateRelay bool `mapstructure:"private_relay"`
 	// DDR answers _dns.resolver.arpa NODATA and never forwards resolver.arpa.
 	DDR bool `mapstructure:"ddr"`
+}
+
+// RPZ serves the active policy as a zone over AXFR.
+type RPZ struct {
+	// Zone is the RPZ's name.
+	Zone string `mapstructure:"zone"`
+	// TransferAllow are the networks that may transfer it; empty disables
+	// transfers.
+	TransferAllow []netip.Prefix `mapstructure:"transfer_allow"`
+	// TSIGKey is "name:algorithm:base64secret"; transfers must be signed.
+	TSIGKey Secret `mapstructure:"tsig_key"`
 }
 
 // Lists configures remote list sources.
@@ -283,6 +296,9 @@ func keys() []keyInfo {
 		{"lists.refresh", kindDuration, "how often remote https:// lists are fetched again (0: only at start and reload)"},
 		{"lists.cache_dir", kindString, "where the last good copy of each remote list is kept"},
 		{"lists.ca_file", kindString, "PEM CA bundle for remote lists (default: system CAs)"},
+		{"rpz.zone", kindString, "name of the RPZ zone served over AXFR"},
+		{"rpz.transfer_allow", kindList, "networks that may transfer the RPZ over AXFR (empty: off)"},
+		{"rpz.tsig_key", kindString, "TSIG key name:algorithm:base64secret for AXFR (prefer the environment variable)"},
 		{"policy.groups", kindFileOnly, "per-network policy groups (config file only)"},
 		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
 		{"http.recent_hits", kindInt, "recent hits kept in memory for the API and console"},

@@ -46,6 +46,7 @@ func defaultConfig() *Config {
 		Policy:    Policy{BlockIPs: []string{}, Groups: []Group{}},
 		HTTP:      HTTP{RecentHits: 10000},
 		Lists:     Lists{Refresh: 6 * time.Hour, CacheDir: "/var/lib/dijk/lists"},
+		RPZ:       RPZ{Zone: "rpz.dijk.", TransferAllow: []netip.Prefix{}},
 		Sinkhole: Sinkhole{
 			Action: "nxdomain",
 			TTL:    5 * time.Minute,

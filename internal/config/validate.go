@@ -117,6 +117,21 @@ func (c *Config) problems() []error {
 	// policy.groups
 	p = append(p, c.groupProblems()...)
 
+	// rpz
+	if len(c.RPZ.TransferAllow) > 0 {
+		name, rest, ok := strings.Cut(string(c.RPZ.TSIGKey), ":")
+		alg, secret, ok2 := strings.Cut(rest, ":")
+		switch {
+		case !ok || !ok2 || name == "" || secret == "":
+			add("rpz.tsig_key", "transfers need a TSIG key: name:algorithm:base64secret")
+		case !slices.Contains([]string{"hmac-sha256", "hmac-sha384", "hmac-sha512"}, strings.TrimSuffix(strings.ToLower(alg), ".")):
+			add("rpz.tsig_key", "algorithm %q: want hmac-sha256, hmac-sha384 or hmac-sha512", alg)
+		}
+		if c.RPZ.Zone == "" {
+			add("rpz.zone", "is empty")
+		}
+	}
+
 	// lists
 	if c.Lists.Refresh < 0 {
 		add("lists.refresh", "%s must not be negative", c.Lists.Refresh)

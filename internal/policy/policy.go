@@ -185,6 +185,12 @@ func (p *Policy) SetLists(block, allow *blocklist.Trie) {
 	p.store(block, allow, groups)
 }
 
+// Current returns the default group's lists in force.
+func (p *Policy) Current() (block, allow *blocklist.Trie) {
+	cur := p.active.Load()
+	return cur.def.Block, cur.def.Allow
+}
+
 // Set replaces the default lists and every group in one atomic step.
 func (p *Policy) Set(block, allow *blocklist.Trie, groups []Group) error {
 	for i := range groups {

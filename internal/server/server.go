@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,10 @@ type Options struct {
 	// gets SERVFAIL at once instead of a goroutine waiting on upstreams, so
 	// a flood cannot grow memory without bound. Zero means 5000.
 	MaxInFlight int
+	// Transfer, when set, may answer a TCP query with several messages (a
+	// zone transfer); ok false lets the query take the usual path. raw is
+	// the query as received, for TSIG verification.
+	Transfer func(raw []byte, q *dns.Msg, client netip.AddrPort) (msgs [][]byte, ok bool)
 	// QueryLog, when set, receives one event per answered query.
 	QueryLog   QueryLogger
 	Logger     *slog.Logger

@@ -139,6 +139,18 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		if q.Response {
 			continue
 		}
+		if t.s.opts.Transfer != nil {
+			if msgs, ok := t.s.opts.Transfer(msg, q, client); ok {
+				writeMu.Lock()
+				for _, m := range msgs {
+					if err := writeMessage(c, m); err != nil {
+						break
+					}
+				}
+				writeMu.Unlock()
+				continue
+			}
+		}
 		inFlight <- struct{}{}
 		answers.Add(1)
 		go func() {
