@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 // TestRPZOverAXFR transfers the active policy with dig, signed with TSIG,
@@ -70,4 +72,41 @@ func TestRPZOverAXFR(t *testing.T) {
 	if out := digAXFR("-y", "hmac-sha256:dijk-xfr:c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3OA=="); strings.Contains(out, "deepseek.com.rpz.dijk.") {
 		t.Errorf("unlisted client got the zone:\n%s", out)
 	}
+}
+
+// TestRPZFromPrimaryOverAXFR: one Dijk serves its policy as an RPZ over
+// AXFR; a second one, with nothing but that zone as its block list, blocks
+// the same names, and keeps blocking from its copy when the primary is gone.
+func TestRPZFromPrimaryOverAXFR(t *testing.T) {
+	up := startFakeUpstream(t)
+	const key = "dijk-xfr:hmac-sha256:c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3OA=="
+	primary := startDijk(t, testConfig(t, "--upstream.servers", up.addr,
+		"--rpz.transfer_allow", "127.0.0.1/32", "--rpz.tsig_key", key))
+	src := "axfr://" + primary.dnsAddrs()[0] + "/rpz.dijk."
+	flags := []string{"--upstream.servers", up.addr, "--blocklists", src,
+		"--lists.cache_dir", t.TempDir(), "--lists.axfr_tsig_key", key}
+	secondary := startDijk(t, testConfig(t, flags...))
+	tests := []struct {
+		name    string
+		blocked bool
+	}{
+		{"deepseek.com.", true}, {"chat.deepseek.com.", true},
+		{"apmplus.ap-southeast-1.volces.com.", true}, {"other.volces.com.", false}, {"www.example.org.", false},
+	}
+	check := func(inst *instance, when string) {
+		t.Helper()
+		for _, tt := range tests {
+			r := ask(t, "udp", inst.dnsAddrs()[0], tt.name, dns.TypeA, false)
+			if got := r.Rcode == dns.RcodeNameError; got != tt.blocked {
+				t.Errorf("%s: %s blocked = %v, want %v", when, tt.name, got, tt.blocked)
+			}
+		}
+	}
+	check(secondary, "from the transferred zone")
+
+	stopDijk(t, primary)
+	if err := secondary.reload(); err != nil {
+		t.Fatalf("reload with the primary gone: %v", err)
+	}
+	check(secondary, "after the primary went away")
 }

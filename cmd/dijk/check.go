@@ -59,7 +59,8 @@ func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
 	mgr, err := lists.New(lists.Options{
 		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups, Builtin: blocklists.FS,
 		Logger: logger, Registerer: reg,
-		Fetcher: func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+		Fetcher:  func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+		CacheDir: cfg.Lists.CacheDir, AXFRKey: string(cfg.Lists.AXFRTSIGKey),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)

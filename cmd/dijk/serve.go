@@ -246,7 +246,8 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 	inst.lists, err = lists.New(lists.Options{
 		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups,
 		Builtin: blocklists.FS, Logger: logger, Registerer: reg,
-		Fetcher: func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+		Fetcher:  func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+		CacheDir: cfg.Lists.CacheDir, AXFRKey: string(cfg.Lists.AXFRTSIGKey),
 	})
 	if err != nil {
 		return nil, err

@@ -128,6 +128,9 @@ type Lists struct {
 	CacheDir string `mapstructure:"cache_dir"`
 	// CAFile is a PEM bundle that replaces the system CAs for remote lists.
 	CAFile string `mapstructure:"ca_file"`
+	// AXFRTSIGKey signs zone transfers of axfr:// sources
+	// ("name:algorithm:base64secret"; "" sends them unsigned).
+	AXFRTSIGKey Secret `mapstructure:"axfr_tsig_key"`
 }
 
 // Policy holds rules beyond the name lists.
@@ -296,6 +299,7 @@ func keys() []keyInfo {
 		{"lists.refresh", kindDuration, "how often remote https:// lists are fetched again (0: only at start and reload)"},
 		{"lists.cache_dir", kindString, "where the last good copy of each remote list is kept"},
 		{"lists.ca_file", kindString, "PEM CA bundle for remote lists (default: system CAs)"},
+		{"lists.axfr_tsig_key", kindString, "TSIG key name:algorithm:base64secret for axfr:// list sources"},
 		{"rpz.zone", kindString, "name of the RPZ zone served over AXFR"},
 		{"rpz.transfer_allow", kindList, "networks that may transfer the RPZ over AXFR (empty: off)"},
 		{"rpz.tsig_key", kindString, "TSIG key name:algorithm:base64secret for AXFR (prefer the environment variable)"},

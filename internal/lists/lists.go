@@ -36,6 +36,10 @@ type Options struct {
 	// Fetcher returns the fetcher for https:// sources; it is called on
 	// first need, so a policy without remote lists needs no cache dir.
 	Fetcher func() (*remote.Fetcher, error)
+	// CacheDir keeps the last good copy of zones transferred from axfr://
+	// sources; AXFRKey ("name:algorithm:base64secret") signs the requests.
+	CacheDir string
+	AXFRKey  string
 	// Builtin holds the lists compiled into the binary.
 	Builtin    fs.FS
 	Logger     *slog.Logger
@@ -210,6 +214,14 @@ func (m *Manager) fetchRemotes(src Sources) (fs.FS, error) {
 		if loc == "" || fetched[loc] != "" {
 			continue
 		}
+		if strings.HasPrefix(loc, "axfr://") {
+			path, err := m.transferZone(loc)
+			if err != nil {
+				return nil, err
+			}
+			fetched[loc] = path
+			continue
+		}
 		f, err := m.remoteFetcher()
 		if err != nil {
 			return nil, err
@@ -260,7 +272,7 @@ func remoteLocation(source string) string {
 			source = rest
 		}
 	}
-	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") {
+	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "axfr://") {
 		return source
 	}
 	return ""
