@@ -49,6 +49,9 @@ type Event struct {
 	Kind        string
 	Group       string // policy group of the client; "" is the default group
 	ListVersion string // content version of the list that matched
+	// ListLoaded is when that version went into force: with ListVersion it
+	// tells the SOC exactly which list caused a block.
+	ListLoaded time.Time
 	// Via is the alias that matched when an allowed query name led through
 	// a CNAME or DNAME chain to a blocked one (CNAME cloaking); else "".
 	Via string
@@ -429,6 +432,9 @@ func (l *Logger) record(e Event) record {
 		}
 		r.Rule = &rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)}
 		r.Dijk.Kind, r.Dijk.List, r.Dijk.ListVersion = kind, e.Source, e.ListVersion
+		if !e.ListLoaded.IsZero() {
+			r.Dijk.ListLoaded = e.ListLoaded.UTC().Format(time.RFC3339)
+		}
 		r.Dijk.Entry, r.Dijk.Match, r.Dijk.Line, r.Dijk.Via = e.Rule, match, e.Line, e.Via
 	}
 	return r
@@ -521,6 +527,7 @@ type dijkField struct {
 	Action      string `json:"action,omitempty"` // query log only: the sinkhole answer
 	List        string `json:"list,omitempty"`
 	ListVersion string `json:"list_version,omitempty"`
+	ListLoaded  string `json:"list_loaded,omitempty"`
 	Entry       string `json:"entry,omitempty"`
 	Match       string `json:"match,omitempty"`
 	Line        int    `json:"line,omitempty"`

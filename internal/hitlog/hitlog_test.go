@@ -29,6 +29,7 @@ func sampleEvent() Event {
 		Action:      "nxdomain",
 		Rcode:       "NXDOMAIN",
 		ListVersion: "0123456789ab",
+		ListLoaded:  time.Date(2026, 11, 23, 8, 0, 0, 0, time.FixedZone("CET", 3600)),
 	}
 }
 

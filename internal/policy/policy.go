@@ -78,6 +78,7 @@ type active struct {
 	def    *Group
 	groups []Group
 	serial uint32
+	loaded time.Time // when these lists went into force
 }
 
 // groupFor picks the group of the most specific network containing addr;
@@ -214,7 +215,7 @@ func (p *Policy) store(block, allow *blocklist.Trie, groups []Group) {
 		serial = old.serial + 1 // caches must see a new serial on every change
 	}
 	def := &Group{Block: block, Allow: allow, Sinkhole: p.sink}
-	p.active.Store(&active{def: def, groups: groups, serial: serial})
+	p.active.Store(&active{def: def, groups: groups, serial: serial, loaded: p.now()})
 }
 
 // ServeDNS answers blocked names and forwards the rest.
@@ -312,7 +313,7 @@ func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist
 	p.blocks.WithLabelValues(rule.Source).Inc()
 	if p.hits != nil {
 		e := p.event(req, rule, resp.Rcode)
-		e.Action, e.Via, e.Group = sink.Action.String(), member, g.Name
+		e.Action, e.Via, e.Group, e.ListLoaded = sink.Action.String(), member, g.Name, cur.loaded
 		if nodata && sink.Action == ActionNXDomain {
 			e.Action = "nodata"
 		}

@@ -231,6 +231,7 @@ func TestHitEvent(t *testing.T) {
 		Time: time.Unix(1795000000, 0), Client: req.Client, Transport: "udp", QueryID: 777,
 		Name: "chat.deepseek.com.", Type: "HTTPS", Class: "IN", Rule: "deepseek.com", Source: "test.txt",
 		Line: 1, Action: "nxdomain", Rcode: "NXDOMAIN", Kind: hitlog.KindBlock,
+		ListLoaded: time.Unix(1795000000, 0), // when New put the lists in force
 	}
 	if got := hits.events[0]; got != want {
 		t.Errorf("event = %+v\nwant    %+v", got, want)
