@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -324,24 +323,6 @@ func (l *Logger) msgID() string {
 	}
 	return "hit"
 }
-
-// Open returns the sink for a log.hits target: "stdout", or a file path
-// opened for appending (created 0640: hit logs hold client addresses). It
-// never rotates; OpenFile does.
-func Open(target string) (io.WriteCloser, error) {
-	if target == "stdout" {
-		return nopCloser{os.Stdout}, nil
-	}
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
-	if err != nil {
-		return nil, fmt.Errorf("open hit log %s: %w", target, err)
-	}
-	return f, nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 // Locked returns a writer that serializes Writes to w, for one stdout
 // shared by the hit log and the query log: each Write is whole lines, so

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -205,37 +203,6 @@ func TestSlowSinkDropsInsteadOfBlocking(t *testing.T) {
 	}
 	if lines := strings.Count(w.buf.String(), "\n"); float64(lines) != written {
 		t.Errorf("sink has %d lines, counter says %v", lines, written)
-	}
-}
-
-func TestOpenAppendsToFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hits.jsonl")
-	if err := os.WriteFile(path, []byte("{\"old\":true}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := New(Options{Writer: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Log(sampleEvent())
-	l.Close()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 2 || lines[0] != `{"old":true}` {
-		t.Errorf("file = %q, want the old line kept and one new line", data)
-	}
-	if _, err := Open(filepath.Join(t.TempDir(), "missing", "hits.jsonl")); err == nil {
-		t.Error("Open in a missing directory: want an error")
 	}
 }
 

@@ -390,9 +390,3 @@ func className(c uint16) string {
 	}
 	return fmt.Sprintf("CLASS%d", c)
 }
-
-// unspecified addresses answered by the "null" action.
-var (
-	nullIPv4 = netip.IPv4Unspecified()
-	nullIPv6 = netip.IPv6Unspecified()
-)

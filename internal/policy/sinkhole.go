@@ -109,7 +109,7 @@ func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32,
 func (s Sinkhole) address(q dns.Question, ttl uint32) dns.RR {
 	v4, v6 := s.IPv4, s.IPv6
 	if s.Action == ActionNull {
-		v4, v6 = nullIPv4, nullIPv6
+		v4, v6 = netip.IPv4Unspecified(), netip.IPv6Unspecified()
 	}
 	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
 	switch {
