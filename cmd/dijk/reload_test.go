@@ -134,3 +134,17 @@ func TestFileChangesReloadWithoutSignal(t *testing.T) {
 		return rcode("moonshot.cn.") == dns.RcodeNameError && rcode("kimi.com.") == dns.RcodeSuccess
 	})
 }
+
+// TestWatchedFiles: only files on disk are watched; a remote source passed
+// to the watcher would make its setup fail and switch watching off.
+func TestWatchedFiles(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.File = "/etc/dijk/dijk.yaml"
+	cfg.Blocklists = []string{"builtin:deepseek", "/srv/lists/a.txt", "hosts:/srv/lists/hosts", "https://lists.example/ai.txt#sha256=00", "axfr://192.0.2.1:53/rpz.example."}
+	cfg.Allowlists = []string{"adblock:https://lists.example/allow.txt", "/srv/lists/allow.txt"}
+	cfg.Policy.BlockIPs = []string{"192.0.2.0/24", "198.51.100.7", "/srv/lists/bad-ips.txt"}
+	want := []string{"/etc/dijk/dijk.yaml", "/srv/lists/a.txt", "/srv/lists/allow.txt", "/srv/lists/bad-ips.txt", "/srv/lists/hosts"}
+	if got := watchedFiles(cfg); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("watchedFiles = %v\nwant %v", got, want)
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/dijk-dns/dijk/blocklists"
 	"github.com/dijk-dns/dijk/internal/acl"
+	"github.com/dijk-dns/dijk/internal/blocklist"
 	"github.com/dijk-dns/dijk/internal/bypass"
 	"github.com/dijk-dns/dijk/internal/cache"
 	"github.com/dijk-dns/dijk/internal/config"
@@ -76,11 +77,15 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 	logger.Info("dijk started", "version", version, "config", configName(cfg), "dns", inst.dnsAddrs())
 	changed := make(chan struct{}, 1)
 	stopWatch := inst.watch(ctx, cfg, changed)
-	refresh := newRefreshTicker(cfg.Lists.Refresh)
-	defer refresh.Stop()
+	var refresh <-chan time.Time // nil: lists.refresh 0 never fires
+	if cfg.Lists.Refresh > 0 {
+		t := time.NewTicker(cfg.Lists.Refresh)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
-		case <-refresh.C:
+		case <-refresh:
 			if inst.lists.CurrentSources().HasRemote() {
 				_ = inst.reload() // conditional requests: unchanged lists cost a 304
 			}
@@ -114,16 +119,6 @@ func serveCommand(args, environ []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
-}
-
-// newRefreshTicker ticks every lists.refresh; 0 never ticks.
-func newRefreshTicker(every time.Duration) *time.Ticker {
-	if every <= 0 {
-		t := time.NewTicker(time.Hour)
-		t.Stop()
-		return t
-	}
-	return time.NewTicker(every)
 }
 
 // watch reloads on changes to the config file and every list file on disk,
@@ -162,8 +157,9 @@ func watchedFiles(cfg *config.Config) []string {
 		sources = slices.Concat(sources, g.Blocklists, g.Allowlists)
 	}
 	for _, src := range sources {
-		if !strings.HasPrefix(src, "builtin:") {
-			files = append(files, stripFormat(src))
+		// Built-in lists never change; remote ones are refreshed, not watched.
+		if loc := blocklist.SourceLocation(src); !strings.HasPrefix(loc, "builtin:") && !blocklist.IsRemote(src) {
+			files = append(files, loc)
 		}
 	}
 	for _, e := range cfg.Policy.BlockIPs {
@@ -177,16 +173,6 @@ func watchedFiles(cfg *config.Config) []string {
 	}
 	slices.Sort(files)
 	return slices.Compact(files)
-}
-
-// stripFormat removes a list format prefix such as "hosts:" from a source.
-func stripFormat(src string) string {
-	for _, p := range []string{"plain:", "hosts:", "adblock:", "rpz:"} {
-		if rest, ok := strings.CutPrefix(src, p); ok {
-			return rest
-		}
-	}
-	return src
 }
 
 // instance is one running resolver with everything it owns.

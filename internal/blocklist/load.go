@@ -46,6 +46,20 @@ type listSpec struct {
 
 // parseSpec splits "FORMAT:LOCATION" ("hosts:/etc/hosts.block"); a source
 // without a known format name before its first colon is a location.
+// SourceLocation returns where a list source lives once its optional
+// format prefix ("hosts:", "rpz:", ...) is removed: a path, "builtin:NAME",
+// or a remote URL.
+func SourceLocation(source string) string {
+	return parseSpec(source).location
+}
+
+// IsRemote reports whether a source is fetched over the network
+// (https://, http://, axfr://) rather than read from disk or the binary.
+func IsRemote(source string) bool {
+	loc := SourceLocation(source)
+	return strings.HasPrefix(loc, "https://") || strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "axfr://")
+}
+
 func parseSpec(source string) listSpec {
 	spec := listSpec{source: source, location: source}
 	if prefix, rest, ok := strings.Cut(source, ":"); ok && prefix+":" != builtinPrefix {

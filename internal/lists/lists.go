@@ -264,18 +264,12 @@ func (m *Manager) remoteFetcher() (*remote.Fetcher, error) {
 	return f, nil
 }
 
-// remoteLocation returns the https:// URL of a source (after an optional
-// format prefix such as "hosts:"), or "".
+// remoteLocation returns the URL of a remote source, or "".
 func remoteLocation(source string) string {
-	if prefix, rest, ok := strings.Cut(source, ":"); ok && !strings.HasPrefix(rest, "//") {
-		if _, err := blocklist.ParseFormatName(prefix); err == nil {
-			source = rest
-		}
+	if !blocklist.IsRemote(source) {
+		return ""
 	}
-	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "axfr://") {
-		return source
-	}
-	return ""
+	return blocklist.SourceLocation(source)
 }
 
 // HasRemote reports whether any source is an https:// list.
