@@ -426,19 +426,7 @@ func TestLoadDecoding(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			if tt.file != "" {
-				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
-			}
-			cfg, err := Load(flags(t, args...), tt.environ)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			if err := tt.check(cfg); err != nil {
-				t.Error(err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { loadAndCheck(t, tt.file, tt.args, tt.environ, tt.check) })
 	}
 }
 
@@ -805,10 +793,21 @@ func TestPolicyGroups(t *testing.T) {
 
 func loadFile(t *testing.T, yaml string) (*Config, error) {
 	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	RegisterFlags(fs)
-	if err := fs.Parse([]string{"--config", writeConfig(t, yaml)}); err != nil {
-		t.Fatal(err)
+	return Load(flags(t, "--config", writeConfig(t, yaml)), nil)
+}
+
+// loadAndCheck loads a configuration from an optional file, flags and
+// environment, and runs check on it: the body of the table-driven load tests.
+func loadAndCheck(t *testing.T, file string, args, environ []string, check func(*Config) error) {
+	t.Helper()
+	if file != "" {
+		args = append([]string{"--config", writeConfig(t, file)}, args...)
 	}
-	return Load(fs, nil)
+	cfg, err := Load(flags(t, args...), environ)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := check(cfg); err != nil {
+		t.Error(err)
+	}
 }

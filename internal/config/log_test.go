@@ -161,19 +161,7 @@ func TestLoadLogKeys(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			if tt.file != "" {
-				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
-			}
-			cfg, err := Load(flags(t, args...), tt.environ)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			if err := tt.check(cfg); err != nil {
-				t.Error(err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { loadAndCheck(t, tt.file, tt.args, tt.environ, tt.check) })
 	}
 }
 

@@ -21,19 +21,8 @@ import (
 func startServer(t *testing.T, h chain.Handler) (string, *Server, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: h, Timeout: 2 * time.Second, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	return s.Addrs()[0], s, reg
+	addr, s := startTCPTestServer(t, h, func(o *Options) { o.Timeout, o.Registerer = 2*time.Second, reg })
+	return addr, s, reg
 }
 
 // answerA answers every query with one A record and records the request.
