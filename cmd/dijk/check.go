@@ -9,11 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
-	"github.com/dijk-dns/dijk/blocklists"
 	"github.com/dijk-dns/dijk/internal/blocklist"
-	"github.com/dijk-dns/dijk/internal/lists"
 	"github.com/dijk-dns/dijk/internal/policy"
-	"github.com/dijk-dns/dijk/internal/remote"
 )
 
 // checkCommand answers "is NAME blocked, and why" from the configured lists,
@@ -49,19 +46,8 @@ func checkCommand(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	// The same loader as the server: formats, exceptions, groups and remote
 	// lists (from their cached copies when the network is down).
-	groups, err := groupSources(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "dijk check: %v\n", err)
-		return exitUsage
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg := prometheus.NewRegistry()
-	mgr, err := lists.New(lists.Options{
-		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups, Builtin: blocklists.FS,
-		Logger: logger, Registerer: reg,
-		Fetcher:  func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
-		CacheDir: cfg.Lists.CacheDir, AXFRKey: string(cfg.Lists.AXFRTSIGKey),
-	})
+	mgr, err := newListManager(cfg, logger, prometheus.NewRegistry())
 	if err != nil {
 		fmt.Fprintf(stderr, "dijk check: %v\n", err)
 		return exitUsage

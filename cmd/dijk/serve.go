@@ -225,16 +225,7 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 		return nil, err
 	}
 
-	groups, err := groupSources(cfg)
-	if err != nil {
-		return nil, err
-	}
-	inst.lists, err = lists.New(lists.Options{
-		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups,
-		Builtin: blocklists.FS, Logger: logger, Registerer: reg,
-		Fetcher:  func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
-		CacheDir: cfg.Lists.CacheDir, AXFRKey: string(cfg.Lists.AXFRTSIGKey),
-	})
+	inst.lists, err = newListManager(cfg, logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +316,22 @@ func start(cfg *config.Config, logger *slog.Logger, hitsStdout io.Writer) (_ *in
 		return nil, err
 	}
 	return inst, nil
+}
+
+// newListManager builds the list loader for a configuration: the default
+// and group lists, built-in, on disk and remote. serve and check share it,
+// so check decides exactly as the server does.
+func newListManager(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (*lists.Manager, error) {
+	groups, err := groupSources(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return lists.New(lists.Options{
+		Sources: cfg.Blocklists, Allow: cfg.Allowlists, Groups: groups,
+		Builtin: blocklists.FS, Logger: logger, Registerer: reg,
+		Fetcher:  func() (*remote.Fetcher, error) { return newFetcher(cfg.Lists, logger, reg) },
+		CacheDir: cfg.Lists.CacheDir, AXFRKey: string(cfg.Lists.AXFRTSIGKey),
+	})
 }
 
 // newFetcher builds the fetcher of remote lists from lists.* settings.
