@@ -66,11 +66,19 @@ type Group struct {
 	Sinkhole     Sinkhole
 }
 
-// blocked decides a name for the group: a block rule matches and no allow
-// rule at the same or a more specific name overrides it.
-func (g *Group) blocked(name string) (blocklist.Rule, bool) {
-	d := Decide(g.Block, g.Allow, name)
-	return d.Block, d.Blocked
+// decide applies the group's lists to name.
+func (g *Group) decide(name string) Decision {
+	return Decide(g.Block, g.Allow, name)
+}
+
+// nodata reports whether a block of the query name must be NODATA: an
+// allowed name lies below it (RFC 8020) or the rule asks for it.
+func (g *Group) nodata(name string, rule blocklist.Rule) bool {
+	return nodata(g.Allow, name, rule)
+}
+
+func nodata(allow *blocklist.Trie, name string, rule blocklist.Rule) bool {
+	return allow.HasBelow(name) || rule.Action == blocklist.ActionNoData
 }
 
 // active is the policy in force and the SOA serial that identifies it.
@@ -131,7 +139,7 @@ func Decide(block, allow *blocklist.Trie, name string) Decision {
 		return d
 	}
 	d.Blocked = true
-	d.NoData = allow.HasBelow(name) || d.Block.Action == blocklist.ActionNoData
+	d.NoData = nodata(allow, name, d.Block)
 	return d
 }
 
@@ -222,8 +230,8 @@ func (p *Policy) store(block, allow *blocklist.Trie, groups []Group) {
 func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	cur := p.active.Load()
 	g := cur.groupFor(req.Client.Addr())
-	if rule, blocked := g.blocked(req.Name); blocked {
-		return p.block(req, cur, g, rule, nil, ""), nil
+	if d := g.decide(req.Name); d.Blocked {
+		return p.block(req, cur, g, d.Block, d.NoData, nil, ""), nil
 	}
 	resp, err := p.next.ServeDNS(ctx, req)
 	if err != nil || resp == nil {
@@ -233,11 +241,11 @@ func (p *Policy) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, er
 	// too. Checked on every answer, cached or not, so a list change also
 	// applies to aliases already in the cache.
 	if i, rule, member, cloaked := cloakedMember(g, resp.Answer); cloaked {
-		return p.block(req, cur, g, rule, resp.Answer[:i], member), nil
+		return p.block(req, cur, g, rule, g.nodata(req.Name, rule), resp.Answer[:i], member), nil
 	}
 	if ipRule, addr, ok := p.blockedAddress(resp.Answer); ok {
 		rule := blocklist.Rule{Name: ipRule.Prefix.String(), Source: ipRule.Source, Line: ipRule.Line}
-		return p.block(req, cur, g, rule, nil, addr.String()), nil
+		return p.block(req, cur, g, rule, g.nodata(req.Name, rule), nil, addr.String()), nil
 	}
 	return resp, nil
 }
@@ -297,15 +305,14 @@ func svcbHints(kvs []dns.SVCBKeyValue) []net.IP {
 // block answers req with the sinkhole for rule and logs the hit. chain holds
 // the aliases that led to a cloaked name, kept in an NXDOMAIN answer as
 // RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
-func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist.Rule, aliases []dns.RR, member string) *dns.Msg {
+// nodata asks for NODATA instead of NXDOMAIN (RFC 8020: NXDOMAIN would tell
+// caches that nothing exists below the name, hiding an allowed child).
+func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist.Rule, nodata bool, aliases []dns.RR, member string) *dns.Msg {
 	req.Outcome = chain.OutcomeBlocked
 	sink := g.Sinkhole
 	if rule.Action != blocklist.ActionDefault {
 		sink.Action = ActionNXDomain // an RPZ rule names its own answer
 	}
-	// RFC 8020: NXDOMAIN would tell caches that nothing exists below the
-	// name, hiding an allowed child; NODATA denies the name alone.
-	nodata := g.Allow.HasBelow(req.Name) || rule.Action == blocklist.ActionNoData
 	resp := sink.answer(req, rule, cur.serial, nodata)
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
@@ -337,12 +344,12 @@ func cloakedMember(g *Group, answer []dns.RR) (int, blocklist.Rule, string, bool
 			continue
 		}
 		if i > 0 { // the first owner is the query name, already allowed
-			if rule, ok := g.blocked(owner); ok {
-				return i, rule, strings.TrimSuffix(strings.ToLower(owner), "."), true
+			if d := g.decide(owner); d.Blocked {
+				return i, d.Block, strings.TrimSuffix(strings.ToLower(owner), "."), true
 			}
 		}
-		if rule, ok := g.blocked(target); ok {
-			return i + 1, rule, strings.TrimSuffix(strings.ToLower(target), "."), true
+		if d := g.decide(target); d.Blocked {
+			return i + 1, d.Block, strings.TrimSuffix(strings.ToLower(target), "."), true
 		}
 	}
 	return 0, blocklist.Rule{}, "", false
