@@ -211,6 +211,7 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	if c.lru == nil {
 		c.misses.Inc()
+		req.Blocking()
 		return c.next.ServeDNS(ctx, req)
 	}
 	k := keyFor(req)
@@ -228,6 +229,7 @@ func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, err
 		return c.answerStale(e, req), nil
 	}
 	c.misses.Inc()
+	req.Blocking() // next and the refresh below wait on the upstream
 	if e != nil && c.staleAfter > 0 {
 		return c.refreshWithTimer(ctx, req, k, e)
 	}

@@ -95,6 +95,7 @@ func (c *Cache) startRefresh(ctx context.Context, req *chain.Request, k key, e *
 	stopLife := context.AfterFunc(c.life, cancel)
 	// The caller's Request is the caller's again once it has an answer.
 	bg := *req
+	bg.OnBlocking(nil) // the server's hook belongs to the query, not to this goroutine
 	c.running.Add(1)
 	go func() {
 		defer c.running.Done()

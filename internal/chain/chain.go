@@ -63,7 +63,27 @@ type Request struct {
 	CD bool
 	// Outcome is set by the handler that produced the answer.
 	Outcome Outcome
+
+	// blocking is the server's hook behind Blocking; nil once called.
+	blocking func()
 }
+
+// Blocking tells the server that the calling handler is about to wait: on
+// the network, a timer or another query's answer. The server answers queries
+// that need no waiting (blocked, cached) on a few long-lived goroutines and
+// moves a query off them at this point, so a slow query never holds up the
+// fast ones read with it. Every handler calls it before it waits; only the
+// first call does anything.
+func (r *Request) Blocking() {
+	if f := r.blocking; f != nil {
+		r.blocking = nil
+		f()
+	}
+}
+
+// OnBlocking sets the function the first Blocking call runs (nil: none).
+// Only servers call it.
+func (r *Request) OnBlocking(f func()) { r.blocking = f }
 
 // ErrDrop tells the server to send no answer at all. Only rate limiting
 // uses it: answering every query of a flood would make Dijk an amplifier.
@@ -76,6 +96,9 @@ var ErrDrop = errors.New("drop query without answering")
 // an OPT record in Extra is read only for its Extended DNS Error options. The
 // server sets the ID, question, header flags and the client-facing OPT record.
 // A non-nil error means no answer could be produced; the server sends SERVFAIL.
+//
+// A handler that waits (network I/O, timers, another query) must call
+// req.Blocking before it does, or it holds up the queries read after it.
 type Handler interface {
 	ServeDNS(ctx context.Context, req *Request) (*dns.Msg, error)
 }

@@ -19,25 +19,13 @@ import (
 // advertises: DNS Flag Day 2020's 1232 avoids IP fragmentation.
 const maxUDPSize = 1232
 
-// serve answers one UDP query through miekg's writer.
-func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg, transport string) {
-	client := clientAddr(w.RemoteAddr())
-	resp := s.respond(q, client, transport)
-	if resp == nil {
-		return
-	}
-	if err := w.WriteMsg(resp); err != nil {
-		s.metrics.writeErrors.WithLabelValues(transport).Inc()
-		s.log.Debug("write answer", "client", client.String(), "transport", transport, "err", err)
-	}
-}
-
 // respond produces the answer to write for q, or nil for none, and counts
 // it. Counting happens before the caller writes, so a client that has its
-// answer also finds it in /metrics.
-func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string) *dns.Msg {
+// answer also finds it in /metrics. onBlocking becomes the request's
+// chain.Request.Blocking hook (nil for none).
+func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string, onBlocking func()) *dns.Msg {
 	start := time.Now()
-	resp, outcome := s.answer(q, client, transport)
+	resp, outcome := s.answer(q, client, transport, onBlocking)
 	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
 	if resp == nil { // rate limited: silence is the point
 		return nil
@@ -65,7 +53,7 @@ func (s *Server) logQuery(q, resp *dns.Msg, client netip.AddrPort, transport str
 // answer runs the protocol checks and the chain, and returns the finished
 // answer. Every parsed query gets a reply (RFC 8906) unless the rate limiter
 // chose to drop it; then answer returns nil.
-func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*dns.Msg, chain.Outcome) {
+func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, onBlocking func()) (*dns.Msg, chain.Outcome) {
 	if rcode, bad := checkQuery(q); bad {
 		return envelope(errorReply(rcode), q, q.IsEdns0() != nil && rcode != dns.RcodeFormatError), chain.OutcomeInvalid
 	}
@@ -80,6 +68,7 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string) (*d
 		DO:        opt != nil && opt.Do(),
 		CD:        q.CheckingDisabled,
 	}
+	req.OnBlocking(onBlocking)
 	if n := s.inFlight.Add(1); n > int64(s.opts.MaxInFlight) {
 		s.inFlight.Add(-1)
 		s.metrics.overloaded.Inc()
@@ -212,10 +201,7 @@ func udpLimit(q *dns.Msg) int {
 
 func clientAddr(a net.Addr) netip.AddrPort {
 	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	case *net.TCPAddr:
+	if a, ok := a.(*net.TCPAddr); ok {
 		ap = a.AddrPort()
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

@@ -60,7 +60,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	servers []*dns.Server // UDP
+	udp     []*udpSocket
 	tcp     []*tcpServer
 	addrs   []string
 	wg      sync.WaitGroup
@@ -108,24 +108,15 @@ func New(opts Options) (*Server, error) {
 // before Start returns, so an address in use is reported here, not later.
 func (s *Server) Start() error {
 	for _, addr := range s.opts.Listen {
-		pc, ln, err := listenPair(addr)
+		conns, ln, err := listen(addr, udpSocketsPerAddr())
 		if err != nil {
 			s.closeAll()
 			return err
 		}
 		s.addrs = append(s.addrs, ln.Addr().String())
-		srv := s.newUDPServer(pc)
-		s.servers = append(s.servers, srv)
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := srv.ActivateAndServe(); err != nil {
-				s.log.Error("dns listener stopped", "addr", addr, "net", "udp", "err", err)
-			}
-		}()
-		<-started
+		for _, c := range conns {
+			s.udp = append(s.udp, s.startUDP(c))
+		}
 		tcp := newTCPServer(s, ln)
 		s.tcp = append(s.tcp, tcp)
 		s.wg.Add(1)
@@ -133,7 +124,7 @@ func (s *Server) Start() error {
 			defer s.wg.Done()
 			tcp.serve()
 		}()
-		s.log.Info("listening for DNS", "addr", ln.Addr().String(), "transports", "udp,tcp")
+		s.log.Info("listening for DNS", "addr", ln.Addr().String(), "transports", "udp,tcp", "udp_sockets", len(conns))
 	}
 	return nil
 }
@@ -145,9 +136,9 @@ func (s *Server) Addrs() []string { return s.addrs }
 // answered, or for ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
-	for _, srv := range s.servers {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown udp %s: %w", srv.Addr, err))
+	for _, u := range s.udp {
+		if err := u.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown udp %s: %w", u.conn.localAddr(), err))
 		}
 	}
 	for _, t := range s.tcp {
@@ -171,43 +162,19 @@ func (s *Server) closeAll() {
 	_ = s.Shutdown(ctx)
 }
 
-func (s *Server) newUDPServer(pc net.PacketConn) *dns.Server {
-	return &dns.Server{
-		Net:           chain.TransportUDP,
-		Addr:          pc.LocalAddr().String(),
-		PacketConn:    pc,
-		Handler:       dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { s.serve(w, q, chain.TransportUDP) }),
-		UDPSize:       dns.MaxMsgSize,
-		MsgAcceptFunc: acceptQueries,
-		MsgInvalidFunc: func([]byte, error) {
-			s.metrics.malformed.WithLabelValues(chain.TransportUDP).Inc()
-		},
-	}
-}
-
-// acceptQueries lets every query through to our own checks, which answer
-// NOTIMP and FORMERR with the question echoed (miekg's default answers them
-// from the header alone). Responses are ignored: answering them could be
-// abused for reflection loops.
-func acceptQueries(dh dns.Header) dns.MsgAcceptAction {
-	const qrBit = 1 << 15
-	if dh.Bits&qrBit != 0 {
-		return dns.MsgIgnore
-	}
-	return dns.MsgAccept
-}
-
-// listenPair opens UDP and TCP on the same address. With port 0 the kernel
-// picks the TCP port and UDP is bound to the same number.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+// listen opens TCP and n UDP sockets on the same address. TCP binds first
+// and alone: a second Dijk on the address fails there rather than sharing
+// the UDP port through SO_REUSEPORT. With port 0 the kernel picks the TCP
+// port and UDP is bound to the same number.
+func listen(addr string, n int) ([]*udpConn, net.Listener, error) {
 	for attempt := 0; ; attempt++ {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		conns, err := listenUDP(ln.Addr().String(), n)
 		if err == nil {
-			return pc, ln, nil
+			return conns, ln, nil
 		}
 		ln.Close()
 		_, port, _ := net.SplitHostPort(addr)
@@ -215,4 +182,20 @@ func listenPair(addr string) (net.PacketConn, net.Listener, error) {
 			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
 	}
+}
+
+// listenUDP opens n sockets sharing addr, closing them all on failure.
+func listenUDP(addr string, n int) ([]*udpConn, error) {
+	var conns []*udpConn
+	for range n {
+		c, err := listenUDPSocket(addr, n > 1)
+		if err != nil {
+			for _, c := range conns {
+				_ = c.close()
+			}
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
 }

@@ -361,6 +361,7 @@ func TestMaxInFlightAnswersServfailAtOnce(t *testing.T) {
 	entered := make(chan struct{}, 2)
 	release := make(chan struct{})
 	addr, s := startTCPTestServer(t, chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+		req.Blocking()
 		entered <- struct{}{}
 		<-release
 		return &dns.Msg{}, nil

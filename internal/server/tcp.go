@@ -126,17 +126,13 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		if err != nil {
 			return
 		}
-		q := new(dns.Msg)
-		if err := q.Unpack(msg); err != nil {
-			t.s.metrics.malformed.WithLabelValues(chain.TransportTCP).Inc()
-			if formerr := headerFormErr(msg); formerr != nil {
+		q, formerr := t.s.readQuery(msg, chain.TransportTCP)
+		if q == nil {
+			if formerr != nil {
 				writeMu.Lock()
 				_ = writeMessage(c, formerr)
 				writeMu.Unlock()
 			}
-			continue
-		}
-		if q.Response {
 			continue
 		}
 		if t.s.opts.Transfer != nil {
@@ -156,13 +152,12 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		go func() {
 			defer answers.Done()
 			defer func() { <-inFlight }()
-			resp := t.s.respond(q, client, chain.TransportTCP)
+			resp := t.s.respond(q, client, chain.TransportTCP, nil)
 			if resp == nil {
 				return
 			}
-			packed, err := resp.Pack()
-			if err != nil {
-				t.s.log.Error("pack answer", "err", err)
+			packed := t.s.pack(resp, nil)
+			if packed == nil {
 				return
 			}
 			writeMu.Lock()
@@ -197,7 +192,7 @@ func (t *tcpServer) readMessage(c net.Conn) ([]byte, error) {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint16(prefix[:])
-	if n < 12 { // not even a header: garbage, and nothing to answer
+	if n < headerLen { // garbage, and nothing to answer
 		return nil, errors.New("short message")
 	}
 	msg := make([]byte, n)

@@ -163,6 +163,7 @@ type query struct {
 // ServeDNS forwards req and sets req.Outcome to chain.OutcomeForwarded when
 // it returns an answer. The answer is the caller's own copy.
 func (f *Forwarder) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
+	req.Blocking()
 	key := flightKey(req)
 	if !f.enter(key, req.Client.Addr()) {
 		return nil, f.loop(req.Client.Addr())

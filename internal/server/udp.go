@@ -1,0 +1,237 @@
+package server
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// UDP serving. Each listen address has one socket per core (SO_REUSEPORT on
+// Linux), and each socket one reader at a time: a long-lived goroutine that
+// reads a batch of datagrams with one system call, answers the ones that need
+// no waiting (blocked, cached, refused) itself, and writes their answers with
+// one system call. A query that must wait for an upstream calls
+// chain.Request.Blocking; the reader then hands the rest of its batch, and
+// the socket, to a new reader and stays with that one query. So the common
+// answers cost no goroutine start or scheduler hand-off, and a slow upstream
+// never holds up the fast answers behind it.
+const (
+	udpBatchSize = 32
+	// udpReadSize is the largest query read. Longer datagrams arrive cut
+	// short and are dropped as malformed; real queries are far smaller.
+	udpReadSize = 4096
+	// udpOutSize holds any answer: miekg packs into a buffer only when it
+	// fits the uncompressed size, and truncation keeps the result within
+	// maxUDPSize.
+	udpOutSize = 4096
+	// headerLen is the size of a DNS header: anything shorter is garbage.
+	headerLen = 12
+)
+
+// udpPacket is one datagram of a batch and its answer.
+type udpPacket struct {
+	buf    []byte // udpReadSize bytes; the datagram is buf[:n]
+	n      int
+	cut    bool // longer than buf
+	client netip.AddrPort
+	out    []byte // udpOutSize bytes to pack the answer into
+	reply  []byte // the answer to send; nil for none
+}
+
+// udpBatch is the buffers one reader works on. The platform part (sys)
+// points the kernel at them.
+type udpBatch struct {
+	pkts []udpPacket
+	n    int // datagrams read into pkts
+	q    *inlineQuery
+	sys  batchSys
+}
+
+func newUDPBatch() *udpBatch {
+	b := &udpBatch{pkts: make([]udpPacket, udpBatchSize)}
+	in := make([]byte, udpBatchSize*udpReadSize)
+	out := make([]byte, udpBatchSize*udpOutSize)
+	for i := range b.pkts {
+		b.pkts[i].buf = in[i*udpReadSize : (i+1)*udpReadSize : (i+1)*udpReadSize]
+		b.pkts[i].out = out[i*udpOutSize : (i+1)*udpOutSize : (i+1)*udpOutSize]
+	}
+	b.sys.init(b)
+	return b
+}
+
+// udpSocket is one UDP socket and the goroutines answering on it.
+type udpSocket struct {
+	s       *Server
+	conn    *udpConn
+	closing atomic.Bool
+	// running counts the reader and the queries moved off it that still
+	// have to write their answer; the socket closes after them.
+	running sync.WaitGroup
+}
+
+func (s *Server) startUDP(conn *udpConn) *udpSocket {
+	u := &udpSocket{s: s, conn: conn}
+	b := newUDPBatch()
+	b.q = newInlineQuery(u, b)
+	u.running.Add(1)
+	go func() {
+		defer u.running.Done()
+		u.read(b, 0)
+	}()
+	return u
+}
+
+// read answers b's datagrams from index from on, then reads and answers
+// batches until the socket shuts down. It returns early, without touching b
+// again, when a query moved off it: a new reader owns b then.
+func (u *udpSocket) read(b *udpBatch, from int) {
+	for {
+		for i := from; i < b.n; i++ {
+			if !u.answerInline(b, i) {
+				return
+			}
+		}
+		if b.n > 0 {
+			if errs := u.conn.writeBatch(b); errs > 0 {
+				u.s.metrics.writeErrors.WithLabelValues(chain.TransportUDP).Add(float64(errs))
+			}
+		}
+		from, b.n = 0, 0
+		if u.closing.Load() {
+			return
+		}
+		n, err := u.conn.readBatch(b)
+		if err != nil {
+			if u.closing.Load() {
+				return
+			}
+			u.s.log.Debug("read udp", "addr", u.conn.localAddr(), "err", err)
+			continue
+		}
+		b.n = n
+	}
+}
+
+// answerInline answers datagram i of b. It reports false when the query
+// moved to its own goroutine on the way: this goroutine then wrote that
+// answer itself and no longer owns b.
+func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
+	p := &b.pkts[i]
+	p.reply = nil
+	if p.cut {
+		u.s.metrics.malformed.WithLabelValues(chain.TransportUDP).Inc()
+		return true
+	}
+	q, formerr := u.s.readQuery(p.buf[:p.n], chain.TransportUDP)
+	if q == nil {
+		if formerr != nil {
+			p.reply = append(p.out[:0], formerr...)
+		}
+		return true
+	}
+	iq := b.q
+	iq.next, iq.peer = i+1, b.sys.peer(i)
+	resp := u.s.respond(q, p.client, chain.TransportUDP, iq.hook)
+	if !iq.detached {
+		if resp != nil {
+			p.reply = u.s.pack(resp, p.out)
+		}
+		return true
+	}
+	if resp == nil {
+		return false
+	}
+	if packed := u.s.pack(resp, nil); packed != nil {
+		if err := u.conn.writeTo(packed, iq.peer); err != nil {
+			u.s.metrics.writeErrors.WithLabelValues(chain.TransportUDP).Inc()
+		}
+	}
+	return false
+}
+
+// inlineQuery is the query a reader is answering. Its detach method is the
+// chain.Request.Blocking hook, bound once per reader so that answering
+// allocates no closure.
+type inlineQuery struct {
+	u        *udpSocket
+	b        *udpBatch
+	next     int     // the datagram the new reader starts from
+	peer     udpPeer // where the answer goes once detached
+	detached bool
+	hook     func()
+}
+
+func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
+	q := &inlineQuery{u: u, b: b}
+	q.hook = q.detach
+	return q
+}
+
+// detach runs on the reader's goroutine when its query is about to wait: a
+// new goroutine takes over the batch and the socket, and this goroutine keeps
+// only the query (the running count now includes both).
+func (q *inlineQuery) detach() {
+	q.detached = true
+	b := q.b
+	b.q = newInlineQuery(q.u, b)
+	q.u.running.Add(1)
+	go func() {
+		defer q.u.running.Done()
+		q.u.read(b, q.next)
+	}()
+}
+
+// shutdown stops reading and waits for the answers in flight, or ctx.
+func (u *udpSocket) shutdown(ctx context.Context) error {
+	u.closing.Store(true)
+	u.conn.wake()
+	done := make(chan struct{})
+	go func() {
+		u.running.Wait()
+		// Only now: closing earlier could hand the descriptor number to a
+		// new socket while a detached query still writes to it.
+		_ = u.conn.close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readQuery parses a received message. It returns the query, or nil and the
+// header-only FORMERR to send (nil for none): garbage shorter than a header
+// and responses are ignored, as answering them could feed a reflection loop.
+func (s *Server) readQuery(msg []byte, transport string) (*dns.Msg, []byte) {
+	if len(msg) < headerLen {
+		s.metrics.malformed.WithLabelValues(transport).Inc()
+		return nil, nil
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(msg); err != nil {
+		s.metrics.malformed.WithLabelValues(transport).Inc()
+		return nil, headerFormErr(msg)
+	}
+	if q.Response {
+		return nil, nil
+	}
+	return q, nil
+}
+
+// pack packs resp into buf when it fits (a new buffer otherwise); nil when
+// resp cannot be packed, which is logged.
+func (s *Server) pack(resp *dns.Msg, buf []byte) []byte {
+	packed, err := resp.PackBuffer(buf)
+	if err != nil {
+		s.log.Error("pack answer", "err", err)
+		return nil
+	}
+	return packed
+}
