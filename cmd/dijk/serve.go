@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -426,7 +425,7 @@ func (inst *instance) startHTTP(cfg *config.Config) error {
 		return nil
 	}
 	opts := httpapi.Options{
-		Addr: cfg.Listen.HTTP, Gatherer: inst.registry, Logger: inst.log,
+		Addr: cfg.Listen.HTTP, Gatherer: inst.registry, Logger: inst.log, Pprof: cfg.HTTP.Pprof,
 		Detail: inst.lists.Remote,
 		Ready: func() error {
 			if !inst.upstream.Ready() {
@@ -436,7 +435,7 @@ func (inst *instance) startHTTP(cfg *config.Config) error {
 		},
 	}
 	token := string(cfg.HTTP.Token)
-	if token != "" || isLoopbackListen(cfg.Listen.HTTP) {
+	if token != "" || config.LoopbackListen(cfg.Listen.HTTP) {
 		host, _ := os.Hostname()
 		console, err := inst.soc.Handler(soc.HandlerOptions{
 			Token: token, Observer: host, Logger: inst.log, ListStatus: inst.listStatus,
@@ -461,17 +460,6 @@ func (inst *instance) listStatus() []soc.ListStatus {
 		out[i] = soc.ListStatus(s)
 	}
 	return out
-}
-
-// isLoopbackListen reports whether a listen address accepts loopback
-// connections only.
-func isLoopbackListen(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func (inst *instance) openHitLog(cfg *config.Config, stdout io.Writer) error {

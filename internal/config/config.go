@@ -161,6 +161,8 @@ type HTTP struct {
 	Token Secret `mapstructure:"token"`
 	// RecentHits is how many recent hits the API and console keep in memory.
 	RecentHits int `mapstructure:"recent_hits"`
+	// Pprof serves Go's profiler under /debug/pprof/ (loopback only).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Sinkhole holds how blocked queries are answered.
@@ -306,6 +308,7 @@ func keys() []keyInfo {
 		{"policy.groups", kindFileOnly, "per-network policy groups (config file only)"},
 		{"policy.block_ips", kindList, "block answers with addresses in these CIDRs/IPs, or files of them"},
 		{"http.recent_hits", kindInt, "recent hits kept in memory for the API and console"},
+		{"http.pprof", kindBool, "serve Go's profiler at /debug/pprof/ (needs a loopback listen.http)"},
 		{"http.token", kindString, "bearer token for the console and API (prefer the environment variable)"},
 		{"sinkhole.action", kindString, "answer to blocked queries: nxdomain, null, ip or refused"},
 		{"sinkhole.ipv4", kindString, "IPv4 address answered by action ip"},

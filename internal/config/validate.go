@@ -113,6 +113,10 @@ func (c *Config) problems() []error {
 	if n := c.HTTP.RecentHits; n < 1 || n > 1_000_000 {
 		add("http.recent_hits", "%d is outside 1 to 1000000", n)
 	}
+	// Profiles show memory, names and addresses: never beyond the host.
+	if c.HTTP.Pprof && !LoopbackListen(c.Listen.HTTP) {
+		add("http.pprof", "needs listen.http on a loopback address, not %q", c.Listen.HTTP)
+	}
 
 	// policy.groups
 	p = append(p, c.groupProblems()...)
@@ -531,4 +535,15 @@ func (c *Config) GroupSinkhole(g Group) Sinkhole {
 		}
 	}
 	return s
+}
+
+// LoopbackListen reports whether a listen address accepts loopback
+// connections only.
+func LoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

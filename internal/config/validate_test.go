@@ -44,6 +44,8 @@ func TestValidate(t *testing.T) {
 		{name: "tiny burst", mutate: func(c *Config) { c.RateLimit.QPS, c.RateLimit.Burst = 1000, 5 }, want: []string{"ratelimit.burst"}},
 		{name: "rate limit off", mutate: func(c *Config) { c.RateLimit = RateLimit{} }},
 		{name: "short token", mutate: func(c *Config) { c.HTTP.Token = "secret" }, want: []string{"http.token"}},
+		{name: "pprof on loopback", mutate: func(c *Config) { c.HTTP.Pprof, c.Listen.HTTP = true, "127.0.0.1:9153" }},
+		{name: "pprof beyond the host", mutate: func(c *Config) { c.HTTP.Pprof, c.Listen.HTTP = true, ":9153" }, want: []string{"http.pprof"}, text: "loopback"},
 		{name: "negative serve-stale", mutate: func(c *Config) { c.Cache.ServeStale = -time.Second }, want: []string{"cache.serve_stale"}},
 
 		// listen.http

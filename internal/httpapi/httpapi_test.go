@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -66,5 +67,16 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("GET %s = %d %q, want %d containing %q", tt.path, code, body, tt.wantCode, tt.wantBody)
 			}
 		})
+	}
+}
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		h := Handler(Options{Gatherer: prometheus.NewRegistry(), Pprof: on})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/heap?debug=1", nil))
+		if got := rec.Code == http.StatusOK && strings.Contains(rec.Body.String(), "heap profile"); got != on {
+			t.Errorf("pprof %v: status %d, heap profile served %v", on, rec.Code, got)
+		}
 	}
 }

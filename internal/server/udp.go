@@ -193,8 +193,7 @@ func (u *udpSocket) shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		u.running.Wait()
-		// Only now: closing earlier could hand the descriptor number to a
-		// new socket while a detached query still writes to it.
+		// Only now: detached queries still write their answers.
 		_ = u.conn.close()
 		close(done)
 	}()
