@@ -2,8 +2,21 @@ package server
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dijk-dns/dijk/internal/chain"
+)
+
+// Every answer updates three labelled series. Looking a child up by label
+// values hashes the strings each time, so the children used per query are
+// kept by index once first used (not created up front, which would publish
+// series that never move).
+const (
+	numTransports = 2
+	numOutcomes   = int(chain.OutcomeInvalid) + 1
+	numRcodes     = 24 // the codes a header can carry are 0..15; BADVERS is 16
 )
 
 type metrics struct {
@@ -15,6 +28,52 @@ type metrics struct {
 	panics      prometheus.Counter
 	tcpRejected prometheus.Counter
 	overloaded  prometheus.Counter
+
+	queryBy   [numTransports * numOutcomes]atomic.Pointer[prometheus.Counter]
+	rcodeBy   [numRcodes]atomic.Pointer[prometheus.Counter]
+	latencyBy [numTransports]atomic.Pointer[prometheus.Observer]
+}
+
+func transportIndex(transport string) int {
+	if transport == chain.TransportTCP {
+		return 1
+	}
+	return 0
+}
+
+func (m *metrics) query(transport string, o chain.Outcome) prometheus.Counter {
+	i := transportIndex(transport)*numOutcomes + int(o)
+	if int(o) >= numOutcomes {
+		return m.queries.WithLabelValues(transport, o.String())
+	}
+	if c := m.queryBy[i].Load(); c != nil {
+		return *c
+	}
+	c := m.queries.WithLabelValues(transport, o.String())
+	m.queryBy[i].Store(&c)
+	return c
+}
+
+func (m *metrics) rcode(rcode int) prometheus.Counter {
+	if rcode < 0 || rcode >= numRcodes {
+		return m.rcodes.WithLabelValues(rcodeName(rcode))
+	}
+	if c := m.rcodeBy[rcode].Load(); c != nil {
+		return *c
+	}
+	c := m.rcodes.WithLabelValues(rcodeName(rcode))
+	m.rcodeBy[rcode].Store(&c)
+	return c
+}
+
+func (m *metrics) latency(transport string) prometheus.Observer {
+	i := transportIndex(transport)
+	if o := m.latencyBy[i].Load(); o != nil {
+		return *o
+	}
+	o := m.duration.WithLabelValues(transport)
+	m.latencyBy[i].Store(&o)
+	return o
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

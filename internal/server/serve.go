@@ -21,20 +21,20 @@ const maxUDPSize = 1232
 
 // respond produces the answer to write for q, or nil for none, and counts
 // it. Counting happens before the caller writes, so a client that has its
-// answer also finds it in /metrics. onBlocking becomes the request's
-// chain.Request.Blocking hook (nil for none).
-func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string, onBlocking func()) *dns.Msg {
+// answer also finds it in /metrics. iq is the UDP reader's query state, nil
+// for a query with its own goroutine.
+func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string, iq *inlineQuery) *dns.Msg {
 	start := time.Now()
-	resp, outcome := s.answer(q, client, transport, onBlocking)
-	s.metrics.queries.WithLabelValues(transport, outcome.String()).Inc()
+	resp, outcome := s.answer(q, client, transport, start, iq)
+	s.metrics.query(transport, outcome).Inc()
 	if resp == nil { // rate limited: silence is the point
 		return nil
 	}
 	if transport == chain.TransportUDP {
 		resp.Truncate(udpLimit(q))
 	}
-	s.metrics.rcodes.WithLabelValues(rcodeName(resp.Rcode)).Inc()
-	s.metrics.duration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
+	s.metrics.rcode(resp.Rcode).Inc()
+	s.metrics.latency(transport).Observe(time.Since(start).Seconds())
 	if s.opts.QueryLog != nil && len(q.Question) == 1 {
 		s.logQuery(q, resp, client, transport, outcome, start)
 	}
@@ -53,7 +53,7 @@ func (s *Server) logQuery(q, resp *dns.Msg, client netip.AddrPort, transport str
 // answer runs the protocol checks and the chain, and returns the finished
 // answer. Every parsed query gets a reply (RFC 8906) unless the rate limiter
 // chose to drop it; then answer returns nil.
-func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, onBlocking func()) (*dns.Msg, chain.Outcome) {
+func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, start time.Time, iq *inlineQuery) (*dns.Msg, chain.Outcome) {
 	if rcode, bad := checkQuery(q); bad {
 		return envelope(errorReply(rcode), q, q.IsEdns0() != nil && rcode != dns.RcodeFormatError), chain.OutcomeInvalid
 	}
@@ -68,13 +68,23 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, onB
 		DO:        opt != nil && opt.Do(),
 		CD:        q.CheckingDisabled,
 	}
-	req.OnBlocking(onBlocking)
+	ctx := context.Context(nil)
+	if iq != nil {
+		req.OnBlocking(iq.hook)
+		iq.ctx.reset(start.Add(s.opts.Timeout))
+		defer iq.ctx.release()
+		ctx = &iq.ctx
+	} else {
+		c, cancel := context.WithDeadline(context.Background(), start.Add(s.opts.Timeout))
+		defer cancel()
+		ctx = c
+	}
 	if n := s.inFlight.Add(1); n > int64(s.opts.MaxInFlight) {
 		s.inFlight.Add(-1)
 		s.metrics.overloaded.Inc()
 		return envelope(errorReply(dns.RcodeServerFailure), q, req.EDNS), chain.OutcomeError
 	}
-	resp, err := s.runChain(req)
+	resp, err := s.runChain(ctx, req)
 	s.inFlight.Add(-1)
 	if errors.Is(err, chain.ErrDrop) {
 		return nil, chain.OutcomeRefused
@@ -97,11 +107,9 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, onB
 	return resp, req.Outcome
 }
 
-// runChain calls the handler under the per-query deadline and turns a panic
+// runChain calls the handler under the query's deadline and turns a panic
 // into an error, so one bad query never takes the server down.
-func (s *Server) runChain(req *chain.Request) (resp *dns.Msg, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
+func (s *Server) runChain(ctx context.Context, req *chain.Request) (resp *dns.Msg, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.metrics.panics.Inc()

@@ -388,3 +388,32 @@ func TestMaxInFlightAnswersServfailAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricChildrenMatchLabels(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second round takes the kept children
+		m.query(chain.TransportTCP, chain.OutcomeBlocked).Inc()
+		m.rcode(dns.RcodeBadVers).Inc()
+		m.rcode(4000).Inc()
+		m.latency(chain.TransportUDP).Observe(0.001)
+	}
+	for _, c := range []struct {
+		got  prometheus.Collector
+		want float64
+	}{
+		{m.queries.WithLabelValues("tcp", "blocked"), 2},
+		{m.queries.WithLabelValues("udp", "blocked"), 0},
+		{m.rcodes.WithLabelValues(rcodeName(dns.RcodeBadVers)), 2},
+		{m.rcodes.WithLabelValues("OTHER"), 2},
+	} {
+		if v := testutil.ToFloat64(c.got); v != c.want {
+			t.Errorf("%v = %v, want %v", c.got, v, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.duration); n != 1 {
+		t.Errorf("%d latency series, want 1 (udp)", n)
+	}
+}

@@ -136,7 +136,7 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 	}
 	iq := b.q
 	iq.next, iq.peer = i+1, b.sys.peer(i)
-	resp := u.s.respond(q, p.client, chain.TransportUDP, iq.hook)
+	resp := u.s.respond(q, p.client, chain.TransportUDP, iq)
 	if !iq.detached {
 		if resp != nil {
 			p.reply = u.s.pack(resp, p.out)
@@ -164,6 +164,7 @@ type inlineQuery struct {
 	peer     udpPeer // where the answer goes once detached
 	detached bool
 	hook     func()
+	ctx      queryContext
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
