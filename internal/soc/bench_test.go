@@ -38,6 +38,21 @@ func BenchmarkRecorderLog(b *testing.B) {
 	})
 }
 
+func BenchmarkRecorderLogNewNames(b *testing.B) {
+	// A flood of random subdomains (the bench/ blocked workload, or a
+	// tunnel): every hit is a name never seen, with the name table full.
+	r, _, _ := newTestRecorder(b, Options{})
+	for i := range DefaultMaxNames {
+		r.Log(hit("10.0.0.1", fmt.Sprintf("warm%d.deepseek.com", i), t0()))
+	}
+	const distinct = 1 << 16
+	events := make([]hitlog.Event, distinct)
+	for i := range events {
+		events[i] = hit("10.0.0.1", fmt.Sprintf("r%x.deepseek.com", i), t0())
+	}
+	benchLog(b, r, func(i uint64) hitlog.Event { return events[i%distinct] })
+}
+
 func benchLog(b *testing.B, r *Recorder, event func(uint64) hitlog.Event) {
 	var seq atomic.Uint64
 	b.ReportAllocs()
