@@ -206,7 +206,7 @@ func (r *Recorder) Stats(q StatsQuery) (Stats, error) {
 		DevicesSeen:    r.seen,
 		DevicesTracked: r.devices.len(),
 		DevicesEvicted: r.evicted,
-		NamesTracked:   len(r.names.heap),
+		NamesTracked:   r.names.len(),
 		RecentHits:     r.ring.len(),
 	}
 	if byRecency {
@@ -214,10 +214,10 @@ func (r *Recorder) Stats(q StatsQuery) (Stats, error) {
 	} else {
 		keys = r.deviceKeys(keys)
 	}
-	names := make([]NameCount, len(r.names.heap))
-	for i, n := range r.names.heap {
-		names[i] = NameCount{DNS: DNS{Question{n.name}}, Count: n.count, Overcount: n.overcount}
-	}
+	names := make([]NameCount, 0, r.names.len())
+	r.names.each(func(n *nameEntry) {
+		names = append(names, NameCount{DNS: DNS{Question{n.name}}, Count: n.count(), Overcount: n.overcount})
+	})
 	s.PerList = make([]ListCount, 0, len(r.lists))
 	for l, c := range r.lists {
 		s.PerList = append(s.PerList, ListCount{Dijk: DijkList{l}, Count: c})

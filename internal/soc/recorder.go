@@ -271,75 +271,131 @@ func (g *ring) at(i int) *hitlog.Event {
 // al.): at most max names are tracked; a new name replaces the least counted
 // one and inherits its count as an overcount bound. Heavy hitters are thus
 // never lost to a flood of random subdomains, and memory stays bounded.
+//
+// It is kept as the paper's stream summary: entries hang off buckets of equal
+// count, in a list of buckets ordered by count, so a hit moves one entry to
+// the next bucket in O(1). A binary heap needed a sift through ~13 levels of
+// a 10,000-name table for every new name, the common case in a flood.
 type topNames struct {
 	max    int
 	byName map[string]*nameEntry
-	heap   []*nameEntry // min-heap on count
+	min    *countBucket // least counted; nil when empty
+	free   *countBucket // emptied buckets, reused
+}
+
+type countBucket struct {
+	count      uint64
+	prev, next *countBucket // neighbours by count, ascending
+	entries    *nameEntry   // the names with this count (a list)
 }
 
 type nameEntry struct {
-	name      string
-	count     uint64
-	overcount uint64
-	idx       int
+	name       string
+	overcount  uint64
+	bucket     *countBucket
+	prev, next *nameEntry // within bucket
 }
+
+func (e *nameEntry) count() uint64 { return e.bucket.count }
 
 func newTopNames(max int) topNames {
 	return topNames{max: max, byName: make(map[string]*nameEntry)}
 }
 
+func (t *topNames) len() int { return len(t.byName) }
+
+// each calls f for every tracked name.
+func (t *topNames) each(f func(*nameEntry)) {
+	for b := t.min; b != nil; b = b.next {
+		for e := b.entries; e != nil; e = e.next {
+			f(e)
+		}
+	}
+}
+
 func (t *topNames) add(name string) {
-	if n, ok := t.byName[name]; ok {
-		n.count++
-		t.down(n.idx)
+	if e, ok := t.byName[name]; ok {
+		t.increment(e)
 		return
 	}
-	if len(t.heap) < t.max {
-		n := &nameEntry{name: strings.Clone(name), count: 1, idx: len(t.heap)}
-		t.heap = append(t.heap, n)
-		t.byName[n.name] = n
-		t.up(n.idx)
+	if len(t.byName) < t.max {
+		e := &nameEntry{name: strings.Clone(name)}
+		t.byName[e.name] = e
+		if t.min == nil || t.min.count != 1 {
+			t.min = t.newBucket(1, nil, t.min)
+		}
+		t.link(e, t.min)
 		return
 	}
-	n := t.heap[0]
-	delete(t.byName, n.name)
-	n.name = strings.Clone(name)
-	n.overcount = n.count
-	n.count++
-	t.byName[n.name] = n
-	t.down(0)
+	e := t.min.entries
+	delete(t.byName, e.name)
+	e.name = strings.Clone(name)
+	e.overcount = e.count()
+	t.byName[e.name] = e
+	t.increment(e)
 }
 
-func (t *topNames) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if t.heap[p].count <= t.heap[i].count {
-			return
-		}
-		t.swap(i, p)
-		i = p
+// increment moves e to the bucket one count up, creating it if needed.
+func (t *topNames) increment(e *nameEntry) {
+	from := e.bucket
+	to := from.next
+	if to == nil || to.count != from.count+1 {
+		to = t.newBucket(from.count+1, from, to)
 	}
+	t.unlink(e)
+	t.link(e, to)
 }
 
-func (t *topNames) down(i int) {
-	for {
-		l := 2*i + 1
-		if l >= len(t.heap) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(t.heap) && t.heap[r].count < t.heap[l].count {
-			m = r
-		}
-		if t.heap[i].count <= t.heap[m].count {
-			return
-		}
-		t.swap(i, m)
-		i = m
+// newBucket inserts an empty bucket for count between prev and next.
+func (t *topNames) newBucket(count uint64, prev, next *countBucket) *countBucket {
+	b := t.free
+	if b != nil {
+		t.free = b.next
+		*b = countBucket{}
+	} else {
+		b = new(countBucket)
 	}
+	b.count, b.prev, b.next = count, prev, next
+	if prev != nil {
+		prev.next = b
+	}
+	if next != nil {
+		next.prev = b
+	}
+	return b
 }
 
-func (t *topNames) swap(i, j int) {
-	t.heap[i], t.heap[j] = t.heap[j], t.heap[i]
-	t.heap[i].idx, t.heap[j].idx = i, j
+func (t *topNames) link(e *nameEntry, b *countBucket) {
+	e.bucket, e.prev, e.next = b, nil, b.entries
+	if b.entries != nil {
+		b.entries.prev = e
+	}
+	b.entries = e
+}
+
+// unlink takes e out of its bucket and drops the bucket if it is left empty.
+func (t *topNames) unlink(e *nameEntry) {
+	b := e.bucket
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		b.entries = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.bucket, e.prev, e.next = nil, nil, nil
+	if b.entries != nil {
+		return
+	}
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else {
+		t.min = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	}
+	b.prev, b.next = nil, t.free
+	t.free = b
 }

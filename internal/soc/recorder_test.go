@@ -348,29 +348,50 @@ func TestTopNames(t *testing.T) {
 	}
 }
 
-func TestTopNamesHeapInvariant(t *testing.T) {
+func TestTopNamesSummaryInvariant(t *testing.T) {
 	r, _, _ := newTestRecorder(t, Options{MaxNames: 16})
+	exact := map[string]uint64{}
 	// A skewed stream: name i appears with weight i%7+1, repeated.
 	for i := range 2000 {
 		n := i % 37
 		for range n%7 + 1 {
-			r.Log(hit("192.0.2.1", fmt.Sprintf("h%d.deepseek.com", n), t0()))
+			name := fmt.Sprintf("h%d.deepseek.com", n)
+			exact[name]++
+			r.Log(hit("192.0.2.1", name, t0()))
 		}
 	}
-	h := r.names.heap
-	for i := range h {
-		if h[i].idx != i {
-			t.Fatalf("entry %q has idx %d at %d", h[i].name, h[i].idx, i)
+	tn := &r.names
+	seen := 0
+	var prev *countBucket
+	for b := tn.min; b != nil; b = b.next {
+		if b.prev != prev {
+			t.Fatalf("bucket %d: back link broken", b.count)
 		}
-		if p := (i - 1) / 2; i > 0 && h[p].count > h[i].count {
-			t.Fatalf("heap order broken at %d: parent %d > child %d", i, h[p].count, h[i].count)
+		if prev != nil && prev.count >= b.count {
+			t.Fatalf("buckets out of order: %d before %d", prev.count, b.count)
 		}
-		if r.names.byName[h[i].name] != h[i] {
-			t.Fatalf("index map disagrees for %q", h[i].name)
+		if b.entries == nil {
+			t.Fatalf("empty bucket %d kept", b.count)
 		}
+		var prevE *nameEntry
+		for e := b.entries; e != nil; e = e.next {
+			if e.bucket != b || e.prev != prevE {
+				t.Fatalf("entry %q: links broken", e.name)
+			}
+			if tn.byName[e.name] != e {
+				t.Fatalf("index map disagrees for %q", e.name)
+			}
+			// Space-saving's guarantee: count-overcount <= true <= count.
+			if c := e.count(); exact[e.name] > c || c-e.overcount > exact[e.name] {
+				t.Fatalf("%q: count %d overcount %d, true %d", e.name, c, e.overcount, exact[e.name])
+			}
+			prevE = e
+			seen++
+		}
+		prev = b
 	}
-	if len(r.names.byName) != len(h) {
-		t.Fatalf("map has %d names, heap %d", len(r.names.byName), len(h))
+	if seen != tn.len() || seen != 16 {
+		t.Fatalf("%d entries in buckets, %d in the map, want 16", seen, tn.len())
 	}
 }
 
