@@ -41,7 +41,7 @@ func TestACL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.client, func(t *testing.T) {
 			q := new(dns.Msg).SetQuestion("example.org.", dns.TypeA)
-			req := &chain.Request{Msg: q, Question: q.Question[0], Name: "example.org.", Client: netip.MustParseAddrPort(tt.client), EDNS: tt.edns}
+			req := &chain.Request{ID: q.Id, Question: q.Question[0], Name: "example.org.", Client: netip.MustParseAddrPort(tt.client), EDNS: tt.edns}
 			resp, err := a.ServeDNS(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)

@@ -61,7 +61,7 @@ func TestSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			q := new(dns.Msg).SetQuestion(tt.qname, tt.qtype)
-			req := &chain.Request{Msg: q, Question: q.Question[0], Name: strings.ToLower(tt.qname),
+			req := &chain.Request{ID: q.Id, Question: q.Question[0], Name: strings.ToLower(tt.qname),
 				Client: netip.MustParseAddrPort("192.0.2.5:999"), Transport: "udp"}
 			resp, err := h.ServeDNS(context.Background(), req)
 			if err != nil {

@@ -110,7 +110,7 @@ func (s *stub) handler() chain.Handler {
 func newReq(name string, qtype uint16) *chain.Request {
 	q := new(dns.Msg).SetQuestion(name, qtype)
 	return &chain.Request{
-		Msg:      q,
+		ID:       q.Id,
 		Question: q.Question[0],
 		Name:     strings.ToLower(name),
 		EDNS:     true,

@@ -64,7 +64,11 @@ func (u *fakeUpstream) kill(t *testing.T) {
 func forwarder(addr string, failures *atomic.Int64) chain.Handler {
 	client := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 	return chain.HandlerFunc(func(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
-		resp, _, err := client.ExchangeContext(ctx, req.Msg.Copy(), addr)
+		q := new(dns.Msg)
+		q.Id = dns.Id()
+		q.RecursionDesired = true
+		q.Question = []dns.Question{req.Question}
+		resp, _, err := client.ExchangeContext(ctx, q, addr)
 		if err != nil {
 			failures.Add(1)
 			return nil, err

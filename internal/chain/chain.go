@@ -46,8 +46,8 @@ func (o Outcome) String() string {
 // every field before the first handler runs and guarantees exactly one
 // question, opcode QUERY and EDNS version 0 (or no EDNS).
 type Request struct {
-	// Msg is the query as the client sent it. Handlers must not modify it.
-	Msg *dns.Msg
+	// ID is the query's message ID, for logs.
+	ID uint16
 	// Question is Msg.Question[0], in the client's own spelling.
 	Question dns.Question
 	// Name is Question.Name lower-cased (ASCII only), fully qualified.

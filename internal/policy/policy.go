@@ -369,7 +369,7 @@ func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlo
 		Time:        p.now(),
 		Client:      req.Client,
 		Transport:   req.Transport,
-		QueryID:     req.Msg.Id,
+		QueryID:     req.ID,
 		Name:        req.Name,
 		Type:        typeName(req.Question.Qtype),
 		Class:       className(req.Question.Qclass),

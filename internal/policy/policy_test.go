@@ -58,7 +58,7 @@ func newRequest(name string, qtype uint16, edns bool) *chain.Request {
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
 	return &chain.Request{
-		Msg: q, Question: q.Question[0], Name: strings.ToLower(name),
+		ID: q.Id, Question: q.Question[0], Name: strings.ToLower(name),
 		Client:    netip.MustParseAddrPort("192.0.2.10:40000"),
 		Transport: chain.TransportUDP, EDNS: edns,
 	}
@@ -220,7 +220,7 @@ func TestExtendedDNSError(t *testing.T) {
 func TestHitEvent(t *testing.T) {
 	p, _, hits := newPolicy(t, Sinkhole{Action: ActionNXDomain, TTL: time.Minute})
 	req := newRequest("ChAt.DeepSeek.com.", dns.TypeHTTPS, true)
-	req.Msg.Id = 777
+	req.ID = 777
 	if _, err := p.ServeDNS(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func newLimiter(t *testing.T, opts Options) (*Limiter, *clock, *atomic.Int64) {
 
 func request(client, transport string) *chain.Request {
 	q := new(dns.Msg).SetQuestion("example.org.", dns.TypeA)
-	return &chain.Request{Msg: q, Question: q.Question[0], Name: "example.org.",
+	return &chain.Request{ID: q.Id, Question: q.Question[0], Name: "example.org.",
 		Client: netip.MustParseAddrPort(client), Transport: transport}
 }
 

@@ -26,28 +26,86 @@ const maxUDPSize = 1232
 func (s *Server) respond(q *dns.Msg, client netip.AddrPort, transport string, iq *inlineQuery) *dns.Msg {
 	start := time.Now()
 	resp, outcome := s.answer(q, client, transport, start, iq)
-	s.metrics.query(transport, outcome).Inc()
-	if resp == nil { // rate limited: silence is the point
-		return nil
-	}
-	if transport == chain.TransportUDP {
+	if resp != nil && transport == chain.TransportUDP {
 		resp.Truncate(udpLimit(q))
 	}
-	s.metrics.rcode(resp.Rcode).Inc()
-	s.metrics.latency(transport).Observe(time.Since(start).Seconds())
-	if s.opts.QueryLog != nil && len(q.Question) == 1 {
-		s.logQuery(q, resp, client, transport, outcome, start)
+	if len(q.Question) == 1 {
+		qq := q.Question[0]
+		s.count(resp, q.Id, lowerASCII(qq.Name), qq.Qtype, qq.Qclass, client, transport, outcome, start)
+	} else {
+		s.count(resp, q.Id, "", 0, 0, client, transport, outcome, start)
 	}
 	return resp
 }
 
-func (s *Server) logQuery(q, resp *dns.Msg, client netip.AddrPort, transport string, outcome chain.Outcome, start time.Time) {
-	qq := q.Question[0]
-	s.opts.QueryLog.Log(hitlog.Event{
-		Time: start, Client: client, Transport: transport, QueryID: q.Id,
-		Name: lowerASCII(qq.Name), Type: dns.Type(qq.Qtype).String(), Class: dns.Class(qq.Qclass).String(),
-		Rcode: rcodeName(resp.Rcode), Outcome: outcome.String(),
-	})
+// respondWire answers the fast-path query iq.wq, read from iq.pkt, and
+// returns the packed answer (nil for none), counted like respond's. out is
+// the reader's buffer for it, used unless the query moved off the reader.
+func (s *Server) respondWire(iq *inlineQuery, client netip.AddrPort, out []byte) []byte {
+	start := time.Now()
+	wq := &iq.wq
+	name := string(iq.name)
+	spelled := name
+	if wq.upper {
+		iq.name = appendSpelling(iq.name[:0], wq.question)
+		spelled = string(iq.name)
+	}
+	req := &iq.req
+	*req = chain.Request{
+		ID:        wq.id,
+		Question:  dns.Question{Name: spelled, Qtype: wq.qtype, Qclass: wq.qclass},
+		Name:      name,
+		Client:    client,
+		Transport: chain.TransportUDP,
+		EDNS:      wq.edns,
+		DO:        wq.do,
+		CD:        wq.flags&flagCD != 0,
+	}
+	resp := s.serve(req, start, iq)
+	var packed []byte
+	if resp != nil {
+		if iq.detached {
+			out = make([]byte, udpOutSize)
+		}
+		var ok bool
+		if packed, ok = appendReply(out[:0], wq, spelled, resp, udpLimitWire(wq)); !ok {
+			packed = s.packGeneral(iq.pkt, resp, wq.edns, out)
+		}
+	}
+	s.count(resp, wq.id, name, wq.qtype, wq.qclass, client, chain.TransportUDP, req.Outcome, start)
+	return packed
+}
+
+// packGeneral is the general path's envelope, truncation and packing, for a
+// fast-path answer the wire writer cannot produce.
+func (s *Server) packGeneral(pkt []byte, resp *dns.Msg, edns bool, out []byte) []byte {
+	q := new(dns.Msg)
+	if err := q.Unpack(pkt); err != nil { // the fast parser accepted it: cannot happen
+		s.log.Error("unpack a query the fast path read", "err", err)
+		return nil
+	}
+	resp = envelope(resp, q, edns)
+	resp.AuthenticatedData = resp.AuthenticatedData && (q.IsEdns0() != nil && q.IsEdns0().Do() || q.AuthenticatedData)
+	resp.Truncate(udpLimit(q))
+	return s.pack(resp, out)
+}
+
+// count updates the metrics and the query log for one query; resp nil means
+// it was dropped.
+func (s *Server) count(resp *dns.Msg, id uint16, name string, qtype, qclass uint16, client netip.AddrPort, transport string, outcome chain.Outcome, start time.Time) {
+	s.metrics.query(transport, outcome).Inc()
+	if resp == nil { // rate limited: silence is the point
+		return
+	}
+	s.metrics.rcode(resp.Rcode).Inc()
+	s.metrics.latency(transport).Observe(time.Since(start).Seconds())
+	if s.opts.QueryLog != nil && name != "" {
+		s.opts.QueryLog.Log(hitlog.Event{
+			Time: start, Client: client, Transport: transport, QueryID: id,
+			Name: name, Type: dns.Type(qtype).String(), Class: dns.Class(qclass).String(),
+			Rcode: rcodeName(resp.Rcode), Outcome: outcome.String(),
+		})
+	}
 }
 
 // answer runs the protocol checks and the chain, and returns the finished
@@ -58,8 +116,12 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 		return envelope(errorReply(rcode), q, q.IsEdns0() != nil && rcode != dns.RcodeFormatError), chain.OutcomeInvalid
 	}
 	opt := q.IsEdns0()
-	req := &chain.Request{
-		Msg:       q,
+	req := &chain.Request{}
+	if iq != nil {
+		req = &iq.req
+	}
+	*req = chain.Request{
+		ID:        q.Id,
 		Question:  q.Question[0],
 		Name:      lowerASCII(q.Question[0].Name),
 		Client:    client,
@@ -68,6 +130,21 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 		DO:        opt != nil && opt.Do(),
 		CD:        q.CheckingDisabled,
 	}
+	resp := s.serve(req, start, iq)
+	if resp == nil {
+		return nil, req.Outcome
+	}
+	resp = envelope(resp, q, req.EDNS)
+	// Only pass on upstream's "authenticated data" to clients that asked for
+	// DNSSEC (RFC 6840 §5.8); synthesised answers never set it.
+	resp.AuthenticatedData = resp.AuthenticatedData && (req.DO || q.AuthenticatedData)
+	return resp, req.Outcome
+}
+
+// serve runs the chain for a checked request within the query's deadline
+// and the limit of queries in flight, and returns the handler's answer, or
+// nil for none (a drop); req.Outcome says who answered.
+func (s *Server) serve(req *chain.Request, start time.Time, iq *inlineQuery) *dns.Msg {
 	ctx := context.Context(nil)
 	if iq != nil {
 		req.OnBlocking(iq.hook)
@@ -82,16 +159,18 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 	if n := s.inFlight.Add(1); n > int64(s.opts.MaxInFlight) {
 		s.inFlight.Add(-1)
 		s.metrics.overloaded.Inc()
-		return envelope(errorReply(dns.RcodeServerFailure), q, req.EDNS), chain.OutcomeError
+		req.Outcome = chain.OutcomeError
+		return errorReply(dns.RcodeServerFailure)
 	}
 	resp, err := s.runChain(ctx, req)
 	s.inFlight.Add(-1)
 	if errors.Is(err, chain.ErrDrop) {
-		return nil, chain.OutcomeRefused
+		req.Outcome = chain.OutcomeRefused
+		return nil
 	}
 	if err != nil {
 		s.log.Debug("query failed", "name", req.Name, "type", dns.Type(req.Question.Qtype).String(),
-			"client", client.Addr().String(), "err", err)
+			"client", req.Client.Addr().String(), "err", err)
 		req.Outcome = chain.OutcomeError
 		resp = errorReply(dns.RcodeServerFailure)
 	}
@@ -100,11 +179,7 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 	if resp.Rcode == dns.RcodeServerFailure && (req.Outcome == chain.OutcomeForwarded || req.Outcome == chain.OutcomeCached) {
 		req.Outcome = chain.OutcomeError
 	}
-	resp = envelope(resp, q, req.EDNS)
-	// Only pass on upstream's "authenticated data" to clients that asked for
-	// DNSSEC (RFC 6840 §5.8); synthesised answers never set it.
-	resp.AuthenticatedData = resp.AuthenticatedData && (req.DO || q.AuthenticatedData)
-	return resp, req.Outcome
+	return resp
 }
 
 // runChain calls the handler under the query's deadline and turns a panic

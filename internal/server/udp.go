@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"sync"
@@ -127,26 +128,35 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 		u.s.metrics.malformed.WithLabelValues(chain.TransportUDP).Inc()
 		return true
 	}
-	q, formerr := u.s.readQuery(p.buf[:p.n], chain.TransportUDP)
-	if q == nil {
-		if formerr != nil {
-			p.reply = append(p.out[:0], formerr...)
-		}
-		return true
-	}
 	iq := b.q
-	iq.next, iq.peer = i+1, b.sys.peer(i)
-	resp := u.s.respond(q, p.client, chain.TransportUDP, iq)
-	if !iq.detached {
-		if resp != nil {
-			p.reply = u.s.pack(resp, p.out)
+	iq.next, iq.peer, iq.pkt = i+1, b.sys.peer(i), p.buf[:p.n]
+	var (
+		packed []byte
+		fast   bool
+	)
+	if iq.name, fast = parseWireQuery(iq.pkt, &iq.wq, iq.name[:0]); fast {
+		packed = u.s.respondWire(iq, p.client, p.out)
+	} else {
+		q, formerr := u.s.readQuery(iq.pkt, chain.TransportUDP)
+		if q == nil {
+			if formerr != nil {
+				p.reply = append(p.out[:0], formerr...)
+			}
+			return true
 		}
+		if resp := u.s.respond(q, p.client, chain.TransportUDP, iq); resp != nil {
+			out := p.out
+			if iq.detached {
+				out = nil
+			}
+			packed = u.s.pack(resp, out)
+		}
+	}
+	if !iq.detached {
+		p.reply = packed
 		return true
 	}
-	if resp == nil {
-		return false
-	}
-	if packed := u.s.pack(resp, nil); packed != nil {
+	if packed != nil {
 		if err := u.conn.writeTo(packed, iq.peer); err != nil {
 			u.s.metrics.writeErrors.WithLabelValues(chain.TransportUDP).Inc()
 		}
@@ -154,7 +164,8 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 	return false
 }
 
-// inlineQuery is the query a reader is answering. Its detach method is the
+// inlineQuery is the query a reader is answering, and the scratch space
+// reused from one query to the next. Its detach method is the
 // chain.Request.Blocking hook, bound once per reader so that answering
 // allocates no closure.
 type inlineQuery struct {
@@ -162,9 +173,13 @@ type inlineQuery struct {
 	b        *udpBatch
 	next     int     // the datagram the new reader starts from
 	peer     udpPeer // where the answer goes once detached
+	pkt      []byte  // the datagram: the batch's buffer until detached
 	detached bool
 	hook     func()
 	ctx      queryContext
+	req      chain.Request
+	wq       wireQuery
+	name     []byte
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
@@ -178,6 +193,11 @@ func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
 // only the query (the running count now includes both).
 func (q *inlineQuery) detach() {
 	q.detached = true
+	// The new reader reuses the batch's buffers: keep a copy of ours.
+	q.pkt = bytes.Clone(q.pkt)
+	if q.wq.question != nil {
+		q.wq.question = q.pkt[headerLen : headerLen+len(q.wq.question)]
+	}
 	b := q.b
 	b.q = newInlineQuery(q.u, b)
 	q.u.running.Add(1)

@@ -298,7 +298,7 @@ func newRequest(name string, qtype uint16) *chain.Request {
 
 func requestFor(m *dns.Msg, client netip.AddrPort) *chain.Request {
 	req := &chain.Request{
-		Msg:       m,
+		ID:        m.Id,
 		Question:  m.Question[0],
 		Name:      strings.ToLower(m.Question[0].Name),
 		Client:    client,
