@@ -3,7 +3,8 @@
 //
 // Positive answers live as long as their smallest record TTL, negative answers
 // as long as RFC 2308 allows, and failures for a few seconds only (RFC 9520).
-// Every hit is a fresh copy with TTLs counted down, so callers may modify it.
+// Every hit is a new message with TTLs counted down; its records are shared
+// with other hits in the same second, as the chain contract allows.
 //
 // With Options.StaleFor set, expired answers are kept for that long and
 // served stale when next fails (RFC 8767). That cannot leak a name blocked

@@ -459,7 +459,10 @@ func TestRemovalIsNotEviction(t *testing.T) {
 	}
 }
 
-func TestServedCopiesAreIndependent(t *testing.T) {
+// TestServedAnswersAreIndependent checks what the chain contract lets a
+// caller do with a hit (change the header, replace or append to a section)
+// never reaches the next hit, which shares the records.
+func TestServedAnswersAreIndependent(t *testing.T) {
 	f := newFixture(t, Options{Size: 10})
 	f.next.set(reply(dns.RcodeNameError,
 		rrs(t, "a.example.com. 300 IN CNAME b.example.com."),
@@ -469,14 +472,12 @@ func TestServedCopiesAreIndependent(t *testing.T) {
 
 	first := f.query(t, newReq("a.example.com.", dns.TypeA))
 	first.Rcode = dns.RcodeSuccess
-	first.Answer[0].Header().Ttl = 1
-	first.Answer[0].(*dns.CNAME).Target = "evil.example."
-	first.Ns[0].(*dns.SOA).Minttl = 1
-	first.Extra[0].(*dns.OPT).Option[0].(*dns.EDNS0_EDE).ExtraText = "changed"
 	first.Answer = append(first.Answer, rr(t, "x.example. 1 IN A 192.0.2.9"))
+	first.Extra = append(first.Extra, rr(t, "y.example. 1 IN A 192.0.2.9"))
 	if _, ok := first.Ns[0].(*dns.SOA); !ok {
 		t.Errorf("appending to Answer overwrote Ns[0] of the same message: %v", first.Ns[0])
 	}
+	first.Ns = nil
 
 	second := f.query(t, newReq("a.example.com.", dns.TypeA))
 	if second.Rcode != dns.RcodeNameError {
@@ -485,14 +486,37 @@ func TestServedCopiesAreIndependent(t *testing.T) {
 	if c := second.Answer[0].(*dns.CNAME); c.Hdr.Ttl != 300 || c.Target != "b.example.com." {
 		t.Errorf("CNAME = %v, want the original", c)
 	}
-	if len(second.Answer) != 1 || len(second.Ns) != 1 {
-		t.Errorf("sections answer %d ns %d, want 1 and 1 (append leaked)", len(second.Answer), len(second.Ns))
-	}
-	if got := second.Ns[0].(*dns.SOA).Minttl; got != 300 {
-		t.Errorf("SOA MINIMUM = %d, want 300", got)
+	if len(second.Answer) != 1 || len(second.Ns) != 1 || len(second.Extra) != 1 {
+		t.Errorf("sections answer %d ns %d extra %d, want 1, 1 and 1 (a change leaked)", len(second.Answer), len(second.Ns), len(second.Extra))
 	}
 	if got := second.Extra[0].(*dns.OPT).Option[0].(*dns.EDNS0_EDE).ExtraText; got != "blocked" {
 		t.Errorf("EDE text = %q, want %q", got, "blocked")
+	}
+}
+
+// TestHitsShareRecordsWithinASecond checks that the answer built for a hit is
+// reused only while it is exact: the same whole seconds elapsed and the same
+// client spelling.
+func TestHitsShareRecordsWithinASecond(t *testing.T) {
+	f := newFixture(t, Options{Size: 10})
+	f.next.set(aReply(t, "300"), nil)
+	f.query(t, newReq("example.com.", dns.TypeA))
+	a := f.query(t, newReq("example.com.", dns.TypeA))
+	b := f.query(t, newReq("example.com.", dns.TypeA))
+	if a == b || a.Answer[0] != b.Answer[0] {
+		t.Errorf("two hits in one second: messages shared %v, records shared %v; want new messages, shared records", a == b, a.Answer[0] == b.Answer[0])
+	}
+	upper := f.query(t, newReq("EXAMPLE.com.", dns.TypeA))
+	if got := upper.Answer[0].Header().Name; got != "EXAMPLE.com." {
+		t.Errorf("owner %q, want the client's spelling EXAMPLE.com.", got)
+	}
+	f.clock.Advance(time.Second)
+	later := f.query(t, newReq("example.com.", dns.TypeA))
+	if got := later.Answer[0].Header().Ttl; got != 299 {
+		t.Errorf("TTL a second later = %d, want 299", got)
+	}
+	if a.Answer[0].Header().Ttl != 300 {
+		t.Errorf("an earlier answer's TTL changed to %d", a.Answer[0].Header().Ttl)
 	}
 }
 
@@ -630,7 +654,10 @@ func TestConcurrentUse(t *testing.T) {
 					t.Errorf("ServeDNS = (%v, %v)", m, err)
 					return
 				}
-				m.Answer[0].Header().Ttl = 0 // callers may modify what they get
+				if ttl := m.Answer[0].Header().Ttl; ttl > 300 { // read while others read it too
+					t.Errorf("TTL %d above the stored 300", ttl)
+					return
+				}
 				switch i % 500 {
 				case 0:
 					f.c.Purge()

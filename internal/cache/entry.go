@@ -49,6 +49,18 @@ type entry struct {
 	// nanoseconds of the injected clock (0: none failed). It lives on the
 	// stale entry because a failure entry stored over it would hide it.
 	recheckAt atomic.Int64
+	// served is the last fresh answer built from the entry. It is handed
+	// out again while the whole seconds elapsed and the client's spelling
+	// are the same: records are never modified once returned (chain
+	// contract), so a hot name costs one allocation per hit, not one per
+	// record.
+	served atomic.Pointer[servedAnswer]
+}
+
+type servedAnswer struct {
+	elapsed           uint32
+	spelling          string
+	answer, ns, extra []dns.RR
 }
 
 // newEntry builds the cache's own copy of msg, or reports that msg must not
@@ -149,11 +161,18 @@ func (r ttlRule) ttl(stored uint32) uint32 {
 	return countdown(stored, r.elapsed)
 }
 
-// serve builds a fresh message for req from e: the caller owns it and may
-// modify it. TTLs count down from the stored (clamped) TTLs, and answer
-// records owned by the query name get the client's spelling back (DNS 0x20).
+// serve returns the answer for req from e, as the chain contract allows:
+// the message is the caller's, its records are shared. TTLs count down from
+// the stored (clamped) TTLs, and answer records owned by the query name get
+// the client's spelling back (DNS 0x20).
 func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
-	return e.build(req, ttlRule{elapsed: wholeSeconds(now.Sub(e.stored))})
+	elapsed := wholeSeconds(now.Sub(e.stored))
+	if s := e.served.Load(); s != nil && s.elapsed == elapsed && s.spelling == req.Question.Name {
+		return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: e.rcode}, Answer: s.answer, Ns: s.ns, Extra: s.extra}
+	}
+	m := e.build(req, ttlRule{elapsed: elapsed})
+	e.served.Store(&servedAnswer{elapsed: elapsed, spelling: req.Question.Name, answer: m.Answer, ns: m.Ns, extra: m.Extra})
+	return m
 }
 
 // serveStale is serve for an expired entry (RFC 8767 §4): every record gets

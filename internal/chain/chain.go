@@ -91,8 +91,13 @@ var ErrDrop = errors.New("drop query without answering")
 
 // Handler answers a request.
 //
-// Contract for the returned message: it belongs to the caller, who may modify
-// it. Only Rcode, Answer, Ns and the non-OPT records in Extra carry meaning;
+// Contract for the returned message: the *dns.Msg belongs to the caller, who
+// may change its header fields and replace its section slices, but its
+// records and section slices may be shared with other answers (a cache entry,
+// a sinkhole answer built once) and must never be modified in place: build a
+// new slice or copy a record to change it. Section slices have their
+// capacity capped, so appending to one makes a copy.
+// Only Rcode, Answer, Ns and the non-OPT records in Extra carry meaning;
 // an OPT record in Extra is read only for its Extended DNS Error options. The
 // server sets the ID, question, header flags and the client-facing OPT record.
 // A non-nil error means no answer could be produced; the server sends SERVFAIL.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,10 @@ type active struct {
 	groups []Group
 	serial uint32
 	loaded time.Time // when these lists went into force
+	// parts holds the shared records of blocked answers (partsKey to
+	// *blockParts); they name the serial, so they live with it.
+	parts  sync.Map
+	nparts atomic.Int32
 }
 
 // groupFor picks the group of the most specific network containing addr;
@@ -313,7 +318,7 @@ func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist
 	if rule.Action != blocklist.ActionDefault {
 		sink.Action = ActionNXDomain // an RPZ rule names its own answer
 	}
-	resp := sink.answer(req, rule, cur.serial, nodata)
+	resp := sink.answer(req, rule, cur, nodata)
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
 	}

@@ -627,3 +627,36 @@ func TestGroups(t *testing.T) {
 		t.Error("a group sinkhole ip without an address: want an error")
 	}
 }
+
+// TestBlockedAnswersShareRecordsPerPolicy checks that the SOA and EDE of a
+// rule are built once per policy and shared, and that a reload, which
+// brings a new serial, brings new records.
+func TestBlockedAnswersShareRecordsPerPolicy(t *testing.T) {
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}}, testTrie(t, testList), nil, &countingNext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(name string) *dns.Msg {
+		resp, err := p.ServeDNS(context.Background(), newRequest(name, dns.TypeA, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	a, b := ask("chat.deepseek.com."), ask("api.deepseek.com.")
+	if a == b || a.Ns[0] != b.Ns[0] || a.Extra[0] != b.Extra[0] {
+		t.Errorf("two blocks by one rule: messages shared %v, SOA shared %v, OPT shared %v; want new messages, shared records",
+			a == b, a.Ns[0] == b.Ns[0], a.Extra[0] == b.Extra[0])
+	}
+	if cap(a.Ns) != len(a.Ns) || cap(a.Extra) != len(a.Extra) {
+		t.Error("shared sections must have their capacity capped")
+	}
+	p.SetLists(testTrie(t, testList), nil)
+	c := ask("chat.deepseek.com.")
+	if c.Ns[0] == a.Ns[0] {
+		t.Fatal("the reloaded policy reuses the old policy's SOA")
+	}
+	if old, cur := a.Ns[0].(*dns.SOA).Serial, c.Ns[0].(*dns.SOA).Serial; cur <= old {
+		t.Errorf("SOA serial %d after reload, want above %d", cur, old)
+	}
+}

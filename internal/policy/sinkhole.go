@@ -80,9 +80,10 @@ const (
 // answer builds the reply to a blocked query. Every query type gets one
 // (RFC 8906): in the address modes, types other than A/AAAA get NODATA, and
 // so does every type when nodata is set in NXDOMAIN mode.
-func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32, nodata bool) *dns.Msg {
+func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, cur *active, nodata bool) *dns.Msg {
 	resp := new(dns.Msg)
 	ttl := uint32(s.TTL / time.Second)
+	var parts *blockParts
 	switch s.Action {
 	case ActionRefused:
 		resp.Rcode = dns.RcodeRefused
@@ -90,18 +91,57 @@ func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, serial uint32,
 		if rr := s.address(req.Question, ttl); rr != nil {
 			resp.Answer = []dns.RR{rr}
 		} else {
-			resp.Ns = []dns.RR{soa(rule, ttl, serial)}
+			parts = cur.partsFor(rule, ttl)
+			resp.Ns = parts.ns
 		}
 	default:
 		if !nodata {
 			resp.Rcode = dns.RcodeNameError
 		}
-		resp.Ns = []dns.RR{soa(rule, ttl, serial)}
+		parts = cur.partsFor(rule, ttl)
+		resp.Ns = parts.ns
 	}
 	if req.EDNS {
-		resp.Extra = []dns.RR{blockedEDE(rule)}
+		if parts == nil {
+			parts = cur.partsFor(rule, ttl)
+		}
+		resp.Extra = parts.extra
 	}
 	return resp
+}
+
+// blockParts are the records of a blocked answer that depend only on the
+// rule and the sinkhole TTL: the SOA and the OPT carrying the EDE. They are
+// built once per rule and policy, and shared by every answer for it, as the
+// chain contract allows (records are never modified once returned).
+type blockParts struct {
+	ns, extra []dns.RR // capacity capped: an append copies
+}
+
+type partsKey struct {
+	name, source string
+	ttl          uint32
+}
+
+// maxBlockParts bounds the shared parts kept per policy; a rule past it
+// gets its records built per answer, as before.
+const maxBlockParts = 4096
+
+func (a *active) partsFor(rule blocklist.Rule, ttl uint32) *blockParts {
+	k := partsKey{name: rule.Name, source: rule.Source, ttl: ttl}
+	if p, ok := a.parts.Load(k); ok {
+		return p.(*blockParts)
+	}
+	p := &blockParts{
+		ns:    []dns.RR{soa(rule, ttl, a.serial)},
+		extra: []dns.RR{blockedEDE(rule)},
+	}
+	if a.nparts.Load() < maxBlockParts {
+		if _, loaded := a.parts.LoadOrStore(k, p); !loaded {
+			a.nparts.Add(1)
+		}
+	}
+	return p
 }
 
 // address returns the sinkhole A or AAAA record for q, or nil when the query

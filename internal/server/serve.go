@@ -68,7 +68,7 @@ func (s *Server) respondWire(iq *inlineQuery, client netip.AddrPort, out []byte)
 			out = make([]byte, udpOutSize)
 		}
 		var ok bool
-		if packed, ok = appendReply(out[:0], wq, spelled, resp, udpLimitWire(wq)); !ok {
+		if packed, ok = appendReply(&iq.reply, out, wq, spelled, resp, udpLimitWire(wq)); !ok {
 			packed = s.packGeneral(iq.pkt, resp, wq.edns, out)
 		}
 	}
@@ -246,7 +246,9 @@ func envelope(resp, q *dns.Msg, edns bool) *dns.Msg {
 	resp.Question = q.Question
 
 	var ede []dns.EDNS0
-	extra := resp.Extra[:0]
+	// A new slice: the handler's may be shared (chain contract), and
+	// Truncate later edits this one in place.
+	extra := make([]dns.RR, 0, len(resp.Extra)+1)
 	for _, rr := range resp.Extra {
 		opt, ok := rr.(*dns.OPT)
 		if !ok {

@@ -180,6 +180,7 @@ type inlineQuery struct {
 	req      chain.Request
 	wq       wireQuery
 	name     []byte
+	reply    replyScratch
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {

@@ -167,102 +167,116 @@ func udpLimitWire(q *wireQuery) int {
 	return min(max(int(q.udpSize), dns.MinMsgSize), maxUDPSize)
 }
 
-// appendReply writes the answer to q with resp's rcode and records into
-// buf[:0] (a buffer of udpOutSize bytes), as envelope and Pack would, except
-// that only owner names equal to the query name are compressed. qname is the
-// query name as the handlers saw it. It reports false when the answer needs
-// the general path: it would not fit limit, or it carries what the fast
-// writer does not write.
-func appendReply(buf []byte, q *wireQuery, qname string, resp *dns.Msg, limit int) ([]byte, bool) {
+// replyScratch is the reusable space appendReply packs through.
+type replyScratch struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	extra    []dns.RR
+	ede      []*dns.EDNS0_EDE
+}
+
+// appendReply writes the answer to q with resp's rcode and records into buf
+// (its whole capacity, udpOutSize bytes), as envelope and Pack would, except
+// that only owner names spelled exactly as the query name are compressed.
+// spelled is the query name as the client wrote it. It reports false when
+// the answer needs the general path: it would not fit limit, or it carries
+// what the fast writer does not write.
+//
+// The records go through miekg's Msg.PackBuffer without compression, which
+// only reads them (dns.PackRR would write each record's Rdlength, and
+// records are shared between answers, so that would be a data race).
+func appendReply(sc *replyScratch, buf []byte, q *wireQuery, spelled string, resp *dns.Msg, limit int) ([]byte, bool) {
 	if resp.Rcode < 0 || resp.Rcode > 0xF || resp.Truncated {
-		return buf, false
+		return nil, false
 	}
-	flags := uint16(flagQR|flagRA) | q.flags&(flagRD|flagCD) | uint16(resp.Rcode)
-	// Upstream's "authenticated data" only for clients that asked for
-	// DNSSEC (RFC 6840 §5.8).
-	if resp.AuthenticatedData && (q.do || q.flags&flagAD != 0) {
-		flags |= flagAD
-	}
-	extra := 0
-	for _, rr := range resp.Extra {
-		if _, ok := rr.(*dns.OPT); !ok {
-			extra++
-		}
-	}
-	if q.edns {
-		extra++
-	}
-	if len(resp.Answer) > 0xFFFF || len(resp.Ns) > 0xFFFF || extra > 0xFFFF {
-		return buf, false
-	}
-	b := buf[:cap(buf)]
-	if cap(buf) < headerLen+len(q.question) {
-		return buf, false
-	}
-	binary.BigEndian.PutUint16(b[0:], q.id)
-	binary.BigEndian.PutUint16(b[2:], flags)
-	binary.BigEndian.PutUint16(b[4:], 1)
-	binary.BigEndian.PutUint16(b[6:], uint16(len(resp.Answer)))
-	binary.BigEndian.PutUint16(b[8:], uint16(len(resp.Ns)))
-	binary.BigEndian.PutUint16(b[10:], uint16(extra))
-	off := headerLen + copy(b[headerLen:], q.question)
-	qnameLen := len(q.question) - 4
-	var ok bool
-	for _, section := range [][]dns.RR{resp.Answer, resp.Ns} {
-		for _, rr := range section {
-			if off, ok = packRecord(b, off, rr, qname, qnameLen); !ok {
-				return buf, false
-			}
-		}
-	}
-	var ede []*dns.EDNS0_EDE
+	sc.extra, sc.ede = sc.extra[:0], sc.ede[:0]
 	for _, rr := range resp.Extra {
 		opt, isOPT := rr.(*dns.OPT)
 		if !isOPT {
-			if off, ok = packRecord(b, off, rr, qname, qnameLen); !ok {
-				return buf, false
-			}
+			sc.extra = append(sc.extra, rr)
 			continue
 		}
 		for _, o := range opt.Option {
 			e, isEDE := o.(*dns.EDNS0_EDE)
 			if !isEDE {
 				if o.Option() == dns.EDNS0EDE {
-					return buf, false // an EDE of another type: envelope keeps it
+					return nil, false // an EDE of another type: envelope keeps it
 				}
 				continue
 			}
-			ede = append(ede, e)
+			sc.ede = append(sc.ede, e)
 		}
+	}
+	sc.question[0] = dns.Question{Name: spelled, Qtype: q.qtype, Qclass: q.qclass}
+	sc.msg = dns.Msg{
+		MsgHdr: dns.MsgHdr{
+			Id:                 q.id,
+			Response:           true,
+			RecursionDesired:   q.flags&flagRD != 0,
+			RecursionAvailable: true,
+			CheckingDisabled:   q.flags&flagCD != 0,
+			// Upstream's "authenticated data" only for clients that
+			// asked for DNSSEC (RFC 6840 §5.8).
+			AuthenticatedData: resp.AuthenticatedData && (q.do || q.flags&flagAD != 0),
+			Rcode:             resp.Rcode,
+		},
+		Question: sc.question[:],
+		Answer:   resp.Answer,
+		Ns:       resp.Ns,
+		Extra:    sc.extra,
+	}
+	packed, err := sc.msg.PackBuffer(buf[:cap(buf)])
+	sc.msg = dns.Msg{} // drop the references to shared records
+	if err != nil || len(packed) > cap(buf) || &packed[0] != &buf[:1][0] {
+		return nil, false // too large for the buffer, so for any UDP limit
+	}
+	packed, ok := compressOwners(packed, len(q.question)-4)
+	if !ok {
+		return nil, false
 	}
 	if q.edns {
-		if off, ok = appendOPT(b, off, q.do, ede); !ok {
-			return buf, false
+		off, ok := appendOPT(packed[:cap(packed)], len(packed), q.do, sc.ede)
+		if !ok {
+			return nil, false
 		}
+		packed = packed[:off]
+		binary.BigEndian.PutUint16(packed[10:], binary.BigEndian.Uint16(packed[10:])+1)
 	}
-	if off > limit {
-		return buf, false
+	if len(packed) > limit {
+		return nil, false
 	}
-	return b[:off], true
+	return packed, true
 }
 
-// packRecord packs rr at off, with its owner as a pointer to the question
-// when it is the query name (the common case, and most of the compression
-// worth having in a small answer).
-func packRecord(b []byte, off int, rr dns.RR, qname string, qnameLen int) (int, bool) {
-	end, err := dns.PackRR(rr, b, off, nil, false)
-	if err != nil {
-		return off, false
+// compressOwners turns every record owner that repeats the question's name
+// byte for byte into a pointer to it: the common case, and most of the
+// compression worth having in a small answer. msg holds one question whose
+// name takes qnameLen bytes, and no compression pointers.
+func compressOwners(msg []byte, qnameLen int) ([]byte, bool) {
+	if qnameLen <= 2 {
+		return msg, true
 	}
-	// Only the exact spelling, as miekg compresses: pointing an owner
-	// spelled otherwise at the question would change the answer's case.
-	if qnameLen > 2 && rr.Header().Name == qname {
-		// The uncompressed owner takes qnameLen bytes: replace it.
-		copy(b[off+2:], b[off+qnameLen:end])
-		b[off], b[off+1] = 0xC0, headerLen
-		end -= qnameLen - 2
+	qname := msg[headerLen : headerLen+qnameLen]
+	records := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	off := headerLen + qnameLen + 4
+	for range records {
+		end := off
+		for end < len(msg) && msg[end] != 0 {
+			end += 1 + int(msg[end])
+		}
+		end++ // the root label
+		if end+10 > len(msg) {
+			return msg, false
+		}
+		if end-off == qnameLen && string(msg[off:end]) == string(qname) {
+			msg[off], msg[off+1] = 0xC0, headerLen
+			n := copy(msg[off+2:], msg[end:])
+			msg = msg[:off+2+n]
+			end = off + 2
+		}
+		off = end + 10 + int(binary.BigEndian.Uint16(msg[end+8:]))
 	}
-	return end, true
+	return msg, off == len(msg)
 }
 
 // appendOPT writes the client's OPT record: our UDP size, the query's DO
