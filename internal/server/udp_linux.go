@@ -111,11 +111,9 @@ func (c *udpConn) readBatch(b *udpBatch) (int, error) {
 		errno syscall.Errno
 	)
 	err := c.rc.Read(func(fd uintptr) bool {
-		var r uintptr
-		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])),
-			uintptr(len(s.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		r := rawRetry(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)), &errno)
 		n = int(r)
-		return errno != unix.EAGAIN && errno != unix.EINTR
+		return errno != unix.EAGAIN
 	})
 	if err == nil && errno != 0 {
 		err = errno
@@ -158,9 +156,8 @@ func (c *udpConn) writeBatch(b *udpBatch) int {
 			errno syscall.Errno
 		)
 		if err := c.rc.Write(func(fd uintptr) bool {
-			r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.out[sent])),
-				uintptr(m-sent), unix.MSG_DONTWAIT, 0, 0)
-			return errno != unix.EAGAIN && errno != unix.EINTR
+			r = rawRetry(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.out[sent])), uintptr(m-sent), &errno)
+			return errno != unix.EAGAIN
 		}); err != nil {
 			return failed + m - sent // the socket is closed
 		}
@@ -174,6 +171,25 @@ func (c *udpConn) writeBatch(b *udpBatch) int {
 		sent += int(r)
 	}
 	return failed
+}
+
+// rawRetry makes a non-blocking recvmmsg or sendmmsg call (MSG_DONTWAIT),
+// again after EINTR. It uses RawSyscall6, without the runtime's
+// entersyscall/exitsyscall: those exist for calls that may block, and at
+// every call after an idle moment entersyscall woke the sleeping sysmon
+// thread, which on a pinned core is a futex call and two context switches.
+// Dijk on one core at 25,000 qps, 2 runs each, CPU per query:
+//   Syscall6     blocked 30.7, 30.8 us   cached 26.9, 27.9 us
+//   RawSyscall6  blocked 23.7, 19.3 us   cached 20.1, 19.6 us
+// A call that cannot block keeps its P for a few microseconds at most.
+func rawRetry(trap, fd, msgs, n uintptr, errno *syscall.Errno) uintptr {
+	for {
+		r, _, e := unix.RawSyscall6(trap, fd, msgs, n, unix.MSG_DONTWAIT, 0, 0)
+		if e != unix.EINTR {
+			*errno = e
+			return r
+		}
+	}
 }
 
 // writeTo sends one answer, for a query that left its reader.
