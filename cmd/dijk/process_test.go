@@ -37,6 +37,16 @@ var buildOnce struct {
 	err  error
 }
 
+// TestMain removes the binary dijkBinary built: 22 MB per test run would
+// otherwise pile up in the temporary directory.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
 // dijkBinary builds cmd/dijk once per test run.
 func dijkBinary(t *testing.T) string {
 	t.Helper()
