@@ -268,6 +268,9 @@ func (t *Trie) Lookup(name string) (Rule, bool) {
 		} else if slot := n.suffix & slotMask; slot != 0 {
 			best = slot
 		}
+		if n.exact&nodeFlag == 0 {
+			break // no rule below this name, so no node either: skip the read
+		}
 		labelEnd = start - 1
 	}
 	if best == 0 {
