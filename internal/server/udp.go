@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -91,6 +92,7 @@ func (s *Server) startUDP(conn *udpConn) *udpSocket {
 // batches until the socket shuts down. It returns early, without touching b
 // again, when a query moved off it: a new reader owns b then.
 func (u *udpSocket) read(b *udpBatch, from int) {
+	failures := 0
 	for {
 		for i := from; i < b.n; i++ {
 			if !u.answerInline(b, i) {
@@ -112,9 +114,12 @@ func (u *udpSocket) read(b *udpBatch, from int) {
 				return
 			}
 			u.s.log.Debug("read udp", "addr", u.conn.localAddr(), "err", err)
+			if failures++; failures > 10 {
+				time.Sleep(time.Millisecond) // a lasting error must not spin a core
+			}
 			continue
 		}
-		b.n = n
+		failures, b.n = 0, n
 	}
 }
 
