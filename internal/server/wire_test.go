@@ -1,0 +1,104 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestParseWireQuery pins which datagrams take the fast path: only plain
+// queries, everything else goes to miekg's parser and the protocol checks.
+func TestParseWireQuery(t *testing.T) {
+	pack := func(m *dns.Msg) []byte {
+		t.Helper()
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	query := func(name string, qtype uint16) *dns.Msg { return new(dns.Msg).SetQuestion(name, qtype) }
+	withEDNS := func(m *dns.Msg, do bool, opts ...dns.EDNS0) *dns.Msg {
+		m.SetEdns0(1400, do)
+		m.IsEdns0().Option = opts
+		return m
+	}
+	tests := []struct {
+		name     string
+		packet   []byte
+		wantFast bool
+		wantName string
+		check    func(*testing.T, *wireQuery)
+	}{
+		{name: "plain", packet: pack(query("chat.deepseek.com.", dns.TypeA)), wantFast: true, wantName: "chat.deepseek.com."},
+		{name: "upper case folded", packet: pack(query("ChAt.DeepSeek.COM.", dns.TypeAAAA)), wantFast: true, wantName: "chat.deepseek.com.",
+			check: func(t *testing.T, q *wireQuery) {
+				if !q.upper || q.qtype != dns.TypeAAAA {
+					t.Errorf("upper %v qtype %d", q.upper, q.qtype)
+				}
+				if got := string(appendSpelling(nil, q.question)); got != "ChAt.DeepSeek.COM." {
+					t.Errorf("spelling %q", got)
+				}
+			}},
+		{name: "root", packet: pack(query(".", dns.TypeNS)), wantFast: true, wantName: "."},
+		{name: "EDNS with DO and a cookie", packet: pack(withEDNS(query("example.org.", dns.TypeA), true,
+			&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})), wantFast: true, wantName: "example.org.",
+			check: func(t *testing.T, q *wireQuery) {
+				if !q.edns || !q.do || q.udpSize != 1400 {
+					t.Errorf("edns %v do %v size %d", q.edns, q.do, q.udpSize)
+				}
+			}},
+		{name: "EDNS version 1", packet: func() []byte {
+			m := withEDNS(query("example.org.", dns.TypeA), false)
+			m.IsEdns0().SetVersion(1)
+			return pack(m)
+		}()},
+		{name: "opcode NOTIFY", packet: func() []byte {
+			m := query("example.org.", dns.TypeSOA)
+			m.Opcode = dns.OpcodeNotify
+			return pack(m)
+		}()},
+		{name: "a response", packet: func() []byte {
+			m := query("example.org.", dns.TypeA)
+			m.Response = true
+			return pack(m)
+		}()},
+		{name: "two questions", packet: func() []byte {
+			m := query("example.org.", dns.TypeA)
+			m.Question = append(m.Question, m.Question[0])
+			return pack(m)
+		}()},
+		{name: "TSIG instead of OPT", packet: func() []byte {
+			m := query("example.org.", dns.TypeA)
+			m.SetTsig("key.", dns.HmacSHA256, 300, 0)
+			return pack(m)
+		}()},
+		{name: "a byte miekg escapes", packet: pack(query(`a\@b.example.`, dns.TypeA))},
+		{name: "compressed question name", packet: []byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x0c, 0, 1, 0, 1}},
+		{name: "trailing bytes", packet: append(pack(query("example.org.", dns.TypeA)), 0)},
+		{name: "cut short", packet: pack(query("example.org.", dns.TypeA))[:20]},
+		{name: "option longer than the OPT", packet: func() []byte {
+			b := pack(withEDNS(query("example.org.", dns.TypeA), false, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "ab"}))
+			b[len(b)-3] = 9 // the option's length, beyond the record
+			return b
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q wireQuery
+			name, fast := parseWireQuery(tt.packet, &q, nil)
+			if fast != tt.wantFast {
+				t.Fatalf("fast path %v, want %v", fast, tt.wantFast)
+			}
+			if !fast {
+				return
+			}
+			if string(name) != tt.wantName {
+				t.Errorf("name %q, want %q", name, tt.wantName)
+			}
+			if tt.check != nil {
+				tt.check(t, &q)
+			}
+		})
+	}
+}
