@@ -68,7 +68,7 @@ func (s *Server) respondWire(iq *inlineQuery, client netip.AddrPort, out []byte)
 			out = make([]byte, udpOutSize)
 		}
 		var ok bool
-		if packed, ok = appendReply(&iq.reply, out, wq, spelled, resp, udpLimitWire(wq)); !ok {
+		if packed, ok = appendReply(&iq.reply, out, wq, spelled, resp, clientUDPLimit(wq.edns, wq.udpSize)); !ok {
 			packed = s.packGeneral(iq.pkt, resp, wq.edns, out)
 		}
 	}
@@ -85,7 +85,6 @@ func (s *Server) packGeneral(pkt []byte, resp *dns.Msg, edns bool, out []byte) [
 		return nil
 	}
 	resp = envelope(resp, q, edns)
-	resp.AuthenticatedData = resp.AuthenticatedData && (q.IsEdns0() != nil && q.IsEdns0().Do() || q.AuthenticatedData)
 	resp.Truncate(udpLimit(q))
 	return s.pack(resp, out)
 }
@@ -134,11 +133,7 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 	if resp == nil {
 		return nil, req.Outcome
 	}
-	resp = envelope(resp, q, req.EDNS)
-	// Only pass on upstream's "authenticated data" to clients that asked for
-	// DNSSEC (RFC 6840 §5.8); synthesised answers never set it.
-	resp.AuthenticatedData = resp.AuthenticatedData && (req.DO || q.AuthenticatedData)
-	return resp, req.Outcome
+	return envelope(resp, q, req.EDNS), req.Outcome
 }
 
 // serve runs the chain for a checked request within the query's deadline
@@ -244,6 +239,8 @@ func envelope(resp, q *dns.Msg, edns bool) *dns.Msg {
 	resp.Zero = false
 	resp.Compress = true
 	resp.Question = q.Question
+	qopt := q.IsEdns0()
+	resp.AuthenticatedData = passAD(resp.AuthenticatedData, qopt != nil && qopt.Do(), q.AuthenticatedData)
 
 	var ede []dns.EDNS0
 	// A new slice: the handler's may be shared (chain contract), and
@@ -267,7 +264,7 @@ func envelope(resp, q *dns.Msg, edns bool) *dns.Msg {
 	}
 	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: ede}
 	opt.SetUDPSize(maxUDPSize)
-	if qopt := q.IsEdns0(); qopt != nil && qopt.Do() {
+	if qopt != nil && qopt.Do() {
 		opt.SetDo()
 	}
 	resp.Extra = append(resp.Extra, opt)
@@ -279,9 +276,25 @@ func envelope(resp, q *dns.Msg, edns bool) *dns.Msg {
 func udpLimit(q *dns.Msg) int {
 	opt := q.IsEdns0()
 	if opt == nil {
+		return clientUDPLimit(false, 0)
+	}
+	return clientUDPLimit(true, opt.UDPSize())
+}
+
+// clientUDPLimit is udpLimit from the query's EDNS presence and size, for
+// both parsers.
+func clientUDPLimit(edns bool, size uint16) int {
+	if !edns {
 		return dns.MinMsgSize
 	}
-	return min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+	return min(max(int(size), dns.MinMsgSize), maxUDPSize)
+}
+
+// passAD says whether an answer keeps upstream's "authenticated data" bit:
+// only for clients that asked for DNSSEC with DO or AD (RFC 6840 §5.8).
+// Synthesised answers never set it.
+func passAD(answerAD, queryDO, queryAD bool) bool {
+	return answerAD && (queryDO || queryAD)
 }
 
 func clientAddr(a net.Addr) netip.AddrPort {

@@ -159,14 +159,6 @@ func plainLabelByte(c byte) bool {
 	return true
 }
 
-// udpLimitWire is udpLimit for a fast-path query.
-func udpLimitWire(q *wireQuery) int {
-	if !q.edns {
-		return dns.MinMsgSize
-	}
-	return min(max(int(q.udpSize), dns.MinMsgSize), maxUDPSize)
-}
-
 // replyScratch is the reusable space appendReply packs through.
 type replyScratch struct {
 	msg      dns.Msg
@@ -215,10 +207,8 @@ func appendReply(sc *replyScratch, buf []byte, q *wireQuery, spelled string, res
 			RecursionDesired:   q.flags&flagRD != 0,
 			RecursionAvailable: true,
 			CheckingDisabled:   q.flags&flagCD != 0,
-			// Upstream's "authenticated data" only for clients that
-			// asked for DNSSEC (RFC 6840 §5.8).
-			AuthenticatedData: resp.AuthenticatedData && (q.do || q.flags&flagAD != 0),
-			Rcode:             resp.Rcode,
+			AuthenticatedData:  passAD(resp.AuthenticatedData, q.do, q.flags&flagAD != 0),
+			Rcode:              resp.Rcode,
 		},
 		Question: sc.question[:],
 		Answer:   resp.Answer,

@@ -102,3 +102,41 @@ func TestParseWireQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthenticatedDataOnlyWhenAsked checks RFC 6840 §5.8 on both paths:
+// upstream's AD bit reaches only clients that set DO or AD.
+func TestAuthenticatedDataOnlyWhenAsked(t *testing.T) {
+	s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: variedAnswers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		do, ad bool
+		want   bool
+	}{
+		{name: "neither", want: false},
+		{name: "DO", do: true, want: true},
+		{name: "AD", ad: true, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion("ad.example.", dns.TypeA)
+			q.SetEdns0(1232, tt.do)
+			q.AuthenticatedData = tt.ad
+			packet, err := q.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			general, fast, tookFast := answerBothWays(t, s, packet)
+			if !tookFast {
+				t.Fatal("a plain query missed the fast path")
+			}
+			for path, b := range map[string][]byte{"general": general, "fast": fast} {
+				if got := checkAnswer(t, b, q.Id).AuthenticatedData; got != tt.want {
+					t.Errorf("%s path: AD %v, want %v", path, got, tt.want)
+				}
+			}
+		})
+	}
+}
