@@ -42,38 +42,37 @@ func transportIndex(transport string) int {
 }
 
 func (m *metrics) query(transport string, o chain.Outcome) prometheus.Counter {
-	i := transportIndex(transport)*numOutcomes + int(o)
 	if int(o) >= numOutcomes {
 		return m.queries.WithLabelValues(transport, o.String())
 	}
-	if c := m.queryBy[i].Load(); c != nil {
-		return *c
-	}
-	c := m.queries.WithLabelValues(transport, o.String())
-	m.queryBy[i].Store(&c)
-	return c
+	return kept(&m.queryBy[transportIndex(transport)*numOutcomes+int(o)], func() prometheus.Counter {
+		return m.queries.WithLabelValues(transport, o.String())
+	})
 }
 
 func (m *metrics) rcode(rcode int) prometheus.Counter {
 	if rcode < 0 || rcode >= numRcodes {
 		return m.rcodes.WithLabelValues(rcodeName(rcode))
 	}
-	if c := m.rcodeBy[rcode].Load(); c != nil {
-		return *c
-	}
-	c := m.rcodes.WithLabelValues(rcodeName(rcode))
-	m.rcodeBy[rcode].Store(&c)
-	return c
+	return kept(&m.rcodeBy[rcode], func() prometheus.Counter {
+		return m.rcodes.WithLabelValues(rcodeName(rcode))
+	})
 }
 
 func (m *metrics) latency(transport string) prometheus.Observer {
-	i := transportIndex(transport)
-	if o := m.latencyBy[i].Load(); o != nil {
-		return *o
+	return kept(&m.latencyBy[transportIndex(transport)], func() prometheus.Observer {
+		return m.duration.WithLabelValues(transport)
+	})
+}
+
+// kept returns the child in slot, looking it up with child the first time.
+func kept[T any](slot *atomic.Pointer[T], child func() T) T {
+	if c := slot.Load(); c != nil {
+		return *c
 	}
-	o := m.duration.WithLabelValues(transport)
-	m.latencyBy[i].Store(&o)
-	return o
+	c := child()
+	slot.Store(&c)
+	return c
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

@@ -107,6 +107,36 @@ func (s *Server) count(resp *dns.Msg, id uint16, name string, qtype, qclass uint
 	}
 }
 
+// readQuery parses a received message. It returns the query, or nil and the
+// header-only FORMERR to send (nil for none): garbage shorter than a header
+// and responses are ignored, as answering them could feed a reflection loop.
+func (s *Server) readQuery(msg []byte, transport string) (*dns.Msg, []byte) {
+	if len(msg) < headerLen {
+		s.metrics.malformed.WithLabelValues(transport).Inc()
+		return nil, nil
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(msg); err != nil {
+		s.metrics.malformed.WithLabelValues(transport).Inc()
+		return nil, headerFormErr(msg)
+	}
+	if q.Response {
+		return nil, nil
+	}
+	return q, nil
+}
+
+// pack packs resp into buf when it fits (a new buffer otherwise); nil when
+// resp cannot be packed, which is logged.
+func (s *Server) pack(resp *dns.Msg, buf []byte) []byte {
+	packed, err := resp.PackBuffer(buf)
+	if err != nil {
+		s.log.Error("pack answer", "err", err)
+		return nil
+	}
+	return packed
+}
+
 // answer runs the protocol checks and the chain, and returns the finished
 // answer. Every parsed query gets a reply (RFC 8906) unless the rate limiter
 // chose to drop it; then answer returns nil.

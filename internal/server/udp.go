@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
 
 	"github.com/dijk-dns/dijk/internal/chain"
 )
@@ -230,34 +229,4 @@ func (u *udpSocket) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// readQuery parses a received message. It returns the query, or nil and the
-// header-only FORMERR to send (nil for none): garbage shorter than a header
-// and responses are ignored, as answering them could feed a reflection loop.
-func (s *Server) readQuery(msg []byte, transport string) (*dns.Msg, []byte) {
-	if len(msg) < headerLen {
-		s.metrics.malformed.WithLabelValues(transport).Inc()
-		return nil, nil
-	}
-	q := new(dns.Msg)
-	if err := q.Unpack(msg); err != nil {
-		s.metrics.malformed.WithLabelValues(transport).Inc()
-		return nil, headerFormErr(msg)
-	}
-	if q.Response {
-		return nil, nil
-	}
-	return q, nil
-}
-
-// pack packs resp into buf when it fits (a new buffer otherwise); nil when
-// resp cannot be packed, which is logged.
-func (s *Server) pack(resp *dns.Msg, buf []byte) []byte {
-	packed, err := resp.PackBuffer(buf)
-	if err != nil {
-		s.log.Error("pack answer", "err", err)
-		return nil
-	}
-	return packed
 }
