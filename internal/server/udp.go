@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/dijk-dns/dijk/internal/chain"
 )
 
