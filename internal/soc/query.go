@@ -216,7 +216,7 @@ func (r *Recorder) Stats(q StatsQuery) (Stats, error) {
 	}
 	names := make([]NameCount, 0, r.names.len())
 	r.names.each(func(n *nameEntry) {
-		names = append(names, NameCount{DNS: DNS{Question{n.name}}, Count: n.count(), Overcount: n.overcount})
+		names = append(names, NameCount{DNS: DNS{Question{string(n.name)}}, Count: n.count(), Overcount: n.overcount})
 	})
 	s.PerList = make([]ListCount, 0, len(r.lists))
 	for l, c := range r.lists {

@@ -2,6 +2,7 @@ package soc
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"sync"
@@ -276,9 +277,17 @@ func (g *ring) at(i int) *hitlog.Event {
 // count, in a list of buckets ordered by count, so a hit moves one entry to
 // the next bucket in O(1). A binary heap needed a sift through ~13 levels of
 // a 10,000-name table for every new name, the common case in a flood.
+//
+// The index is keyed by a seeded 64-bit hash of the name, not the name: in a
+// flood every hit misses the index, evicts an entry and adds one, and integer
+// keys sit in the map's own slots where string keys cost a hash over the
+// bytes and a second memory access to compare them. Two names would have to
+// collide in 64 bits of a per-process random hash to share a count. An
+// evicted entry's name buffer is reused for the name that replaces it.
 type topNames struct {
 	max    int
-	byName map[string]*nameEntry
+	seed   maphash.Seed
+	byHash map[uint64]*nameEntry
 	min    *countBucket // least counted; nil when empty
 	free   *countBucket // emptied buckets, reused
 }
@@ -290,7 +299,7 @@ type countBucket struct {
 }
 
 type nameEntry struct {
-	name       string
+	name       []byte
 	overcount  uint64
 	bucket     *countBucket
 	prev, next *nameEntry // within bucket
@@ -299,10 +308,12 @@ type nameEntry struct {
 func (e *nameEntry) count() uint64 { return e.bucket.count }
 
 func newTopNames(max int) topNames {
-	return topNames{max: max, byName: make(map[string]*nameEntry)}
+	return topNames{max: max, seed: maphash.MakeSeed(), byHash: make(map[uint64]*nameEntry)}
 }
 
-func (t *topNames) len() int { return len(t.byName) }
+func (t *topNames) len() int { return len(t.byHash) }
+
+func (t *topNames) hash(name string) uint64 { return maphash.String(t.seed, name) }
 
 // each calls f for every tracked name.
 func (t *topNames) each(f func(*nameEntry)) {
@@ -314,13 +325,14 @@ func (t *topNames) each(f func(*nameEntry)) {
 }
 
 func (t *topNames) add(name string) {
-	if e, ok := t.byName[name]; ok {
+	h := t.hash(name)
+	if e, ok := t.byHash[h]; ok {
 		t.increment(e)
 		return
 	}
-	if len(t.byName) < t.max {
-		e := &nameEntry{name: strings.Clone(name)}
-		t.byName[e.name] = e
+	if len(t.byHash) < t.max {
+		e := &nameEntry{name: []byte(name)}
+		t.byHash[h] = e
 		if t.min == nil || t.min.count != 1 {
 			t.min = t.newBucket(1, nil, t.min)
 		}
@@ -328,10 +340,10 @@ func (t *topNames) add(name string) {
 		return
 	}
 	e := t.min.entries
-	delete(t.byName, e.name)
-	e.name = strings.Clone(name)
+	delete(t.byHash, t.hash(string(e.name)))
+	e.name = append(e.name[:0], name...)
 	e.overcount = e.count()
-	t.byName[e.name] = e
+	t.byHash[h] = e
 	t.increment(e)
 }
 

@@ -378,12 +378,12 @@ func TestTopNamesSummaryInvariant(t *testing.T) {
 			if e.bucket != b || e.prev != prevE {
 				t.Fatalf("entry %q: links broken", e.name)
 			}
-			if tn.byName[e.name] != e {
+			if tn.byHash[tn.hash(string(e.name))] != e {
 				t.Fatalf("index map disagrees for %q", e.name)
 			}
 			// Space-saving's guarantee: count-overcount <= true <= count.
-			if c := e.count(); exact[e.name] > c || c-e.overcount > exact[e.name] {
-				t.Fatalf("%q: count %d overcount %d, true %d", e.name, c, e.overcount, exact[e.name])
+			if c := e.count(); exact[string(e.name)] > c || c-e.overcount > exact[string(e.name)] {
+				t.Fatalf("%q: count %d overcount %d, true %d", e.name, c, e.overcount, exact[string(e.name)])
 			}
 			prevE = e
 			seen++
