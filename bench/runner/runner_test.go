@@ -140,3 +140,42 @@ func TestPinned(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestFloorRatio checks the blocked and cached targets put as a ratio to the
+// floor measured in the same run, which is what carries over between
+// machines.
+func TestFloorRatio(t *testing.T) {
+	tests := []struct {
+		name        string
+		dijk, floor float64
+		ratio, met  string
+	}{
+		{"at the target", 10, 8, "1.25×", "met"},
+		{"above it", 15, 7.5, "2.00×", "**not met**"},
+		{"below it", 7, 7, "1.00×", "met"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &bench{
+				resolvers: []*resolver{{name: "Dijk"}, {name: "Unbound"}},
+				samples: []*sample{
+					{resolver: "Dijk", workload: wlBlocked, cpuUS: []float64{tt.dijk}},
+					{resolver: "Unbound", workload: wlBlocked, cpuUS: []float64{12}},
+				},
+				floor: &sample{cpuUS: []float64{tt.floor}},
+			}
+			table := b.ratioTable()
+			if !strings.Contains(table, "Dijk ÷ floor") || !strings.Contains(table, tt.ratio) {
+				t.Errorf("ratio table lacks the floor ratio %s:\n%s", tt.ratio, table)
+			}
+			want := "- CPU per blocked query ≤ 1.25× the floor of this run (" + fmtUS(tt.floor) + " µs): " + tt.met + " (measured " + tt.ratio + ")"
+			if got := strings.Join(b.dijkTargets(), "\n"); !strings.Contains(got, want) {
+				t.Errorf("targets:\n%s\nwant the line\n%s", got, want)
+			}
+		})
+	}
+	b := &bench{resolvers: []*resolver{{name: "Dijk"}}, samples: []*sample{{resolver: "Dijk", workload: wlBlocked, cpuUS: []float64{10}}}}
+	if table := b.ratioTable(); strings.Contains(table, "floor") {
+		t.Errorf("a run without a floor measurement shows a floor ratio:\n%s", table)
+	}
+}
