@@ -51,8 +51,17 @@ func randomID() uint16 {
 // connected socket: a fresh random source port, and the kernel drops
 // datagrams from any other source.
 func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q query, deadline time.Time) (*dns.Msg, error) {
-	d := net.Dialer{Deadline: deadline}
-	conn, err := d.DialContext(ctx, network, u.dial)
+	var (
+		conn net.Conn
+		err  error
+	)
+	if network == "udp" {
+		// Connecting a UDP socket sends nothing and cannot block.
+		conn, err = net.DialUDP("udp", nil, u.udpAddr)
+	} else {
+		d := net.Dialer{Deadline: deadline}
+		conn, err = d.DialContext(ctx, network, u.dial)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
 	}
@@ -64,7 +73,13 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	}
 	dc := &dns.Conn{Conn: conn}
 	req := newQuery(q)
-	if err := dc.WriteMsg(req); err != nil {
+	bp := f.udpBufs.Get().(*[]byte)
+	packed, err := req.PackBuffer(*bp)
+	if err == nil {
+		_, err = dc.Write(packed) // frames it on TCP
+	}
+	f.udpBufs.Put(bp)
+	if err != nil {
 		return nil, fmt.Errorf("upstream %s: sending %s query: %w", u.addr, network, err)
 	}
 	for {

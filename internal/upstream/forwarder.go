@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -105,11 +106,12 @@ func New(opts Options) (*Forwarder, error) {
 // connections here, opened on first use.
 func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
 	u := &upstream{
-		addr: srv.Raw,
-		dial: srv.Addr.String(),
-		ip:   srv.Addr.Addr().Unmap(),
-		tr:   srv.Transport,
-		m:    m.forUpstream(srv),
+		addr:    srv.Raw,
+		dial:    srv.Addr.String(),
+		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(srv.Addr.Addr().Unmap(), srv.Addr.Port())),
+		ip:      srv.Addr.Addr().Unmap(),
+		tr:      srv.Transport,
+		m:       m.forUpstream(srv),
 	}
 	switch srv.Transport {
 	case TransportTLS:

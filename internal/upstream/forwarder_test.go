@@ -768,3 +768,43 @@ func startBlockingUpstream(t *testing.T, release chan struct{}, seen *atomic.Int
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	return pc.LocalAddr().String()
 }
+
+// TestForwardAddressFamilies forwards to upstreams given as IPv6 and as
+// IPv4-mapped IPv6 addresses: the UDP socket is opened from the address
+// parsed once at start, and must reach the same place a dial of the
+// configured string would.
+func TestForwardAddressFamilies(t *testing.T) {
+	tests := []struct {
+		name, listen string
+		server       func(port string) string
+		tcpOnly      bool
+	}{
+		{"IPv6 over UDP", "::1", func(p string) string { return "[::1]:" + p }, false},
+		{"IPv4-mapped over UDP", "127.0.0.1", func(p string) string { return "[::ffff:127.0.0.1]:" + p }, false},
+		{"IPv6 over TCP", "::1", func(p string) string { return "tcp://[::1]:" + p }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.listen == "::1" {
+				if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+					t.Skipf("no IPv6 loopback: %v", err)
+				} else {
+					pc.Close()
+				}
+			}
+			fake := startFake(t, tt.listen, tt.tcpOnly, answerA("192.0.2.1"))
+			_, port, _ := net.SplitHostPort(fake.addr)
+			f := newTestForwarder(t, 2*time.Second, tt.server(port))
+			resp, err := serve(t, f.Forwarder, newRequest("example.com.", dns.TypeA))
+			if err != nil {
+				t.Fatalf("ServeDNS: %v", err)
+			}
+			if len(resp.Answer) != 1 {
+				t.Fatalf("answer %v, want the fake's A record", resp.Answer)
+			}
+			if udp, tcp := fake.udp.Load(), fake.tcp.Load(); tt.tcpOnly && (tcp != 1 || udp != 0) || !tt.tcpOnly && (udp != 1 || tcp != 0) {
+				t.Errorf("fake saw %d UDP and %d TCP queries", udp, tcp)
+			}
+		})
+	}
+}

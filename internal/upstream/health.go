@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -8,12 +9,15 @@ import (
 
 // upstream is one configured resolver, its transport and its health.
 type upstream struct {
-	addr string     // as configured: the metrics label and the name in logs
-	dial string     // IP:port dialled
-	ip   netip.Addr // for loop detection
-	tr   Transport
-	dot  *dotPool   // TransportTLS only
-	doh  *dohClient // TransportHTTPS only
+	addr string // as configured: the metrics label and the name in logs
+	dial string // IP:port dialled
+	// udpAddr is dial resolved once: a UDP exchange opens its socket with
+	// DialUDP, without parsing and resolving the address string each time.
+	udpAddr *net.UDPAddr
+	ip      netip.Addr // for loop detection
+	tr      Transport
+	dot     *dotPool   // TransportTLS only
+	doh     *dohClient // TransportHTTPS only
 	// downUntil is the end of the cooldown in unix nanoseconds of
 	// Forwarder.now; 0 when the upstream is healthy or untested.
 	downUntil atomic.Int64
