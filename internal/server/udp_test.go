@@ -35,7 +35,7 @@ func waitsFor(release <-chan struct{}) chain.Handler {
 // in the same batch and must be answered while the first still waits.
 func TestUDPWaitingQueryDoesNotHoldUpOthers(t *testing.T) {
 	release := make(chan struct{})
-	addr, _, _ := startServer(t, waitsFor(release))
+	addr, srv, _ := startServer(t, waitsFor(release))
 	conn, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +85,44 @@ func TestUDPWaitingQueryDoesNotHoldUpOthers(t *testing.T) {
 	if len(seen) != fast {
 		t.Errorf("%d distinct fast answers, want %d", len(seen), fast)
 	}
+	if n := waitingQueries(srv); n != 1 {
+		t.Errorf("%d queries counted as waiting, want the one", n)
+	}
 	close(release)
 	if m := read(); m.Id != 1000 || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
 		t.Errorf("released query: id %d rcode %s answers %d, want id 1000 NOERROR 1", m.Id, dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
+	// The count drops once the answer is written, which is just before the
+	// client can read it.
+	deadline := time.Now().Add(5 * time.Second)
+	for waitingQueries(srv) != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := waitingQueries(srv); n != 0 {
+		t.Errorf("%d queries still counted as waiting after every answer", n)
+	}
+}
+
+func waitingQueries(s *Server) int32 {
+	var n int32
+	for _, u := range s.udp {
+		n += u.waiting.Load()
+	}
+	return n
+}
+
+// TestYieldToNetworkAtMostEvery checks the reader's yield is rate-limited:
+// a yield returns its time, and a second within yieldEvery is skipped.
+func TestYieldToNetworkAtMostEvery(t *testing.T) {
+	first := yieldToNetwork(time.Time{})
+	if first.IsZero() {
+		t.Fatal("the first yield was skipped")
+	}
+	if got := yieldToNetwork(first); !got.Equal(first) {
+		t.Errorf("a yield right after another happened at %v", got)
+	}
+	if got := yieldToNetwork(first.Add(-yieldEvery)); got.Equal(first.Add(-yieldEvery)) {
+		t.Error("a yield one period after the last was skipped")
 	}
 }
 
