@@ -81,6 +81,10 @@ type bench struct {
 	samples   []*sample
 	lists     []*listSample
 	floor     *sample
+	// floorRuns are the floor's fixed-load runs taken in turn with the
+	// resolvers', by workload: the ratios to the floor use these, so that
+	// the machine's background load weighs on both sides alike.
+	floorRuns map[string]*sample
 	memory    map[string]memStatus // after each resolver's workload session
 	notes     []string
 	raw       []string
@@ -197,8 +201,11 @@ func (b *bench) run() error {
 	}
 	defer up.stop(5 * time.Second)
 
-	b.measureFloor()
-	b.measureWorkloads()
+	floor := b.measureFloor()
+	if floor != nil {
+		defer floor.p.stop(5 * time.Second)
+	}
+	b.measureWorkloads(floor)
 	if o.listSize > 0 {
 		b.measureLists()
 	}
@@ -240,14 +247,15 @@ func (b *bench) startUpstream(cpu string, port int, name string) (*process, erro
 }
 
 // measureFloor measures the fake upstream itself on the resolver's core: the
-// cheapest possible Go UDP DNS server, and the load tool's ceiling.
-func (b *bench) measureFloor() {
+// cheapest possible Go UDP DNS server, and the load tool's ceiling. It leaves
+// the floor server running, for measureWorkloads to take turns with; the
+// caller stops it.
+func (b *bench) measureFloor() *target {
 	p, err := b.startUpstream(b.opts.resolverCPU, floorPort, "floor")
 	if err != nil {
 		b.note("floor: %v", err)
-		return
+		return nil
 	}
-	defer p.stop(5 * time.Second)
 	t := &target{r: &resolver{name: "fake upstream (floor)", port: floorPort}, p: p, host: upstreamHost}
 	s := &sample{resolver: t.r.name, workload: "any A query"}
 	b.logf("measuring the floor: the fake upstream on core %s", b.opts.resolverCPU)
@@ -261,6 +269,7 @@ func (b *bench) measureFloor() {
 		b.latencyRun(t, s, b.fs.cached, false, rep)
 	}
 	b.floor = s
+	return t
 }
 
 // startChecked starts r and checks that it blocks and forwards.
@@ -297,7 +306,9 @@ func (b *bench) startChecked(r *resolver) (*target, error) {
 // measureWorkloads runs the blocked, cached and miss workloads with every
 // resolver up at once (idle ones cost nothing), interleaving them run by run
 // so that any change in the machine's background load hits all of them alike.
-func (b *bench) measureWorkloads() {
+// The floor server, if there is one, takes its turn in the blocked and cached
+// fixed-load runs.
+func (b *bench) measureWorkloads(floor *target) {
 	var live []*target
 	for _, r := range b.resolvers {
 		t, err := b.startChecked(r)
@@ -347,10 +358,22 @@ func (b *bench) measureWorkloads() {
 			samples[t] = &sample{resolver: t.r.name, workload: wl}
 		}
 		b.logf("%s: %d× fixed load %d qps, %d s, each resolver in turn", wl, o.reps, o.fixedQPS, o.seconds)
+		turns := live
+		if floor != nil && !floor.p.exited() && wl != wlMiss {
+			turns = append(append([]*target{}, live...), floor)
+			samples[floor] = &sample{resolver: floor.r.name, workload: wl}
+		}
 		for rep := range o.reps {
-			for _, t := range rotate(live, rep) {
+			for _, t := range rotate(turns, rep) {
 				b.fixedRun(t, samples[t], file, miss, rep)
 			}
+		}
+		if s, ok := samples[floor]; ok {
+			if b.floorRuns == nil {
+				b.floorRuns = map[string]*sample{}
+			}
+			b.floorRuns[wl] = s
+			delete(samples, floor)
 		}
 		b.logf("%s: %d× peak (unthrottled)", wl, o.reps)
 		for rep := range o.reps {

@@ -178,4 +178,13 @@ func TestFloorRatio(t *testing.T) {
 	if table := b.ratioTable(); strings.Contains(table, "floor") {
 		t.Errorf("a run without a floor measurement shows a floor ratio:\n%s", table)
 	}
+	// The floor's runs taken in turn with the resolvers win over its own.
+	b.floor = &sample{cpuUS: []float64{5}}
+	b.floorRuns = map[string]*sample{wlBlocked: {cpuUS: []float64{9, 8, 8.5}}}
+	if table := b.ratioTable(); !strings.Contains(table, "1.18×") {
+		t.Errorf("ratio table does not use the floor measured in turn (8.5 µs):\n%s", table)
+	}
+	if f, ok := b.floorCPU(wlBlocked1M); !ok || f != 8.5 {
+		t.Errorf("1M-list floor = %v, %v; want the blocked floor 8.5", f, ok)
+	}
 }
