@@ -188,3 +188,26 @@ func TestFloorRatio(t *testing.T) {
 		t.Errorf("1M-list floor = %v, %v; want the blocked floor 8.5", f, ok)
 	}
 }
+
+// TestCheckRunFloor: the floor server answers every query NOERROR, blocked
+// names included, and that is not worth a note; a resolver doing so is.
+func TestCheckRunFloor(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     *sample
+		notes int
+	}{
+		{"floor on blocked names", &sample{resolver: "floor", workload: wlBlocked, floor: true}, 0},
+		{"resolver on blocked names", &sample{resolver: "Dijk", workload: wlBlocked}, 1},
+		{"resolver on cached names", &sample{resolver: "Dijk", workload: wlCached}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &bench{start: time.Now()}
+			b.checkRun(tt.s, perfResult{rcodes: "NOERROR 10 (100.00%)", sent: 10, completed: 10})
+			if len(b.notes) != tt.notes {
+				t.Errorf("notes %q, want %d", b.notes, tt.notes)
+			}
+		})
+	}
+}
