@@ -209,7 +209,7 @@ func (b *bench) ratioTable() string {
 		if withFloor {
 			floor, _ := b.floorCPU(wl)
 			if ft, ok := floorTarget[wl]; ok {
-				row = append(row, fmt.Sprintf("%.2f×", dv/floor), fmt.Sprintf("≤ %.2f×", ft), yesNo(dv/floor <= ft))
+				row = append(row, fmtRatio(dv/floor, ft), fmt.Sprintf("≤ %.2f×", ft), yesNo(dv/floor <= ft))
 			} else {
 				row = append(row, "–", "–", "–")
 			}
@@ -242,6 +242,15 @@ func (b *bench) listTable() string {
 			fmtMB(median(l.rss)), fmtMB(median(l.hwm)), cpu, e})
 	}
 	return mdTable(header, rows)
+}
+
+// fmtRatio shows r to two decimals, or three when two would round it onto
+// the target and hide which side of it r is on.
+func fmtRatio(r, target float64) string {
+	if s := fmt.Sprintf("%.2f", r); s == fmt.Sprintf("%.2f", target) && r != target {
+		return fmt.Sprintf("%.3f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
 }
 
 // floorCPU is the floor's CPU per query to compare workload wl with: from
@@ -290,7 +299,7 @@ func (b *bench) dijkTargets() []string {
 			check(fmt.Sprintf("CPU per %s query ≤ %s µs", wl, fmtUS(cpuTarget[wl])), v <= cpuTarget[wl], fmtUS(v)+" µs")
 			if ft, ok := floorTarget[wl]; ok {
 				if f, ok := b.floorCPU(wl); ok {
-					check(fmt.Sprintf("CPU per %s query ≤ %.2f× the floor of this run (%s µs)", wl, ft, fmtUS(f)), v/f <= ft, fmt.Sprintf("%.2f×", v/f))
+					check(fmt.Sprintf("CPU per %s query ≤ %.2f× the floor of this run (%s µs)", wl, ft, fmtUS(f)), v/f <= ft, fmtRatio(v/f, ft))
 				}
 			}
 		}

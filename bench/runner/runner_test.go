@@ -153,6 +153,7 @@ func TestFloorRatio(t *testing.T) {
 		{"at the target", 10, 8, "1.25×", "met"},
 		{"above it", 15, 7.5, "2.00×", "**not met**"},
 		{"below it", 7, 7, "1.00×", "met"},
+		{"just above it", 14.1, 11.27, "1.251×", "**not met**"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
