@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -312,6 +313,41 @@ func BenchmarkBlockedQuery(b *testing.B) {
 		if _, err := p.ServeDNS(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBlockedQueryManyRules blocks names under more distinct rules than
+// the shared answer parts are kept for (maxBlockParts), as a flood across a
+// large list does: every answer builds its own SOA and EDE.
+func BenchmarkBlockedQueryManyRules(b *testing.B) {
+	const rules = 2 * maxBlockParts
+	var list strings.Builder
+	names := make([]string, rules)
+	for i := range rules {
+		fmt.Fprintf(&list, "r%d.example\n", i)
+		names[i] = fmt.Sprintf("www.r%d.example.", i)
+	}
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, list.String()), nil, &countingNext{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]*chain.Request, rules)
+	for i, n := range names {
+		reqs[i] = newRequest(n, dns.TypeA, true)
+	}
+	ctx := context.Background()
+	for _, req := range reqs { // fill the shared parts
+		if _, err := p.ServeDNS(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := p.ServeDNS(ctx, reqs[maxBlockParts+i%maxBlockParts]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 

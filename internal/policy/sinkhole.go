@@ -113,9 +113,48 @@ func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, cur *active, n
 // blockParts are the records of a blocked answer that depend only on the
 // rule and the sinkhole TTL: the SOA and the OPT carrying the EDE. They are
 // built once per rule and policy, and shared by every answer for it, as the
-// chain contract allows (records are never modified once returned).
+// chain contract allows (records are never modified once returned). The
+// records and the slices holding them live in the one struct, so building
+// a set is one allocation and the two strings it needs: past maxBlockParts
+// (a flood across a large list) every answer builds its own.
 type blockParts struct {
 	ns, extra []dns.RR // capacity capped: an append copies
+	// soa's owner is the matched entry, an ancestor of (or equal to) the
+	// query name, so downstream caches file the negative answer under the
+	// blocked zone.
+	soa      dns.SOA
+	opt      dns.OPT
+	ede      dns.EDNS0_EDE
+	nsRRs    [1]dns.RR
+	extraRRs [1]dns.RR
+	options  [1]dns.EDNS0
+}
+
+func newBlockParts(rule blocklist.Rule, ttl, serial uint32) *blockParts {
+	p := &blockParts{
+		soa: dns.SOA{
+			Hdr:     dns.RR_Header{Name: dns.Fqdn(rule.Name), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+			Ns:      soaMname,
+			Mbox:    soaRname,
+			Serial:  serial,
+			Refresh: 3600,
+			Retry:   600,
+			Expire:  86400,
+			Minttl:  ttl,
+		},
+		// RFC 8914 code 15 (Blocked: the operator's own policy), with a
+		// short machine-readable text naming the list and entry.
+		ede: dns.EDNS0_EDE{
+			InfoCode:  dns.ExtendedErrorCodeBlocked,
+			ExtraText: "blocked: list=" + rule.Source + " rule=" + rule.Name,
+		},
+	}
+	p.options[0] = &p.ede
+	p.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: p.options[:1:1]}
+	p.nsRRs[0] = &p.soa
+	p.extraRRs[0] = &p.opt
+	p.ns, p.extra = p.nsRRs[:1:1], p.extraRRs[:1:1]
+	return p
 }
 
 type partsKey struct {
@@ -124,7 +163,7 @@ type partsKey struct {
 }
 
 // maxBlockParts bounds the shared parts kept per policy; a rule past it
-// gets its records built per answer, as before.
+// gets its records built for each answer.
 const maxBlockParts = 4096
 
 func (a *active) partsFor(rule blocklist.Rule, ttl uint32) *blockParts {
@@ -132,10 +171,7 @@ func (a *active) partsFor(rule blocklist.Rule, ttl uint32) *blockParts {
 	if p, ok := a.parts.Load(k); ok {
 		return p.(*blockParts)
 	}
-	p := &blockParts{
-		ns:    []dns.RR{soa(rule, ttl, a.serial)},
-		extra: []dns.RR{blockedEDE(rule)},
-	}
+	p := newBlockParts(rule, ttl, a.serial)
 	if a.nparts.Load() < maxBlockParts {
 		if _, loaded := a.parts.LoadOrStore(k, p); !loaded {
 			a.nparts.Add(1)
@@ -161,32 +197,4 @@ func (s Sinkhole) address(q dns.Question, ttl uint32) dns.RR {
 		return &dns.AAAA{Hdr: hdr, AAAA: v6.AsSlice()}
 	}
 	return nil
-}
-
-// soa is the synthesised authority record of a negative block answer. Its
-// owner is the matched entry, an ancestor of (or equal to) the query name, so
-// downstream caches file the negative answer under the blocked zone.
-func soa(rule blocklist.Rule, ttl, serial uint32) *dns.SOA {
-	return &dns.SOA{
-		Hdr:     dns.RR_Header{Name: dns.Fqdn(rule.Name), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      soaMname,
-		Mbox:    soaRname,
-		Serial:  serial,
-		Refresh: 3600,
-		Retry:   600,
-		Expire:  86400,
-		Minttl:  ttl,
-	}
-}
-
-// blockedEDE carries RFC 8914 code 15 (Blocked: the operator's own policy)
-// with a short machine-readable text naming the list and entry.
-func blockedEDE(rule blocklist.Rule) *dns.OPT {
-	return &dns.OPT{
-		Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT},
-		Option: []dns.EDNS0{&dns.EDNS0_EDE{
-			InfoCode:  dns.ExtendedErrorCodeBlocked,
-			ExtraText: "blocked: list=" + rule.Source + " rule=" + rule.Name,
-		}},
-	}
 }
