@@ -300,6 +300,7 @@ type countBucket struct {
 
 type nameEntry struct {
 	name       []byte
+	key        uint64 // hash of name: its key in topNames.byHash
 	overcount  uint64
 	bucket     *countBucket
 	prev, next *nameEntry // within bucket
@@ -331,7 +332,7 @@ func (t *topNames) add(name string) {
 		return
 	}
 	if len(t.byHash) < t.max {
-		e := &nameEntry{name: []byte(name)}
+		e := &nameEntry{name: []byte(name), key: h}
 		t.byHash[h] = e
 		if t.min == nil || t.min.count != 1 {
 			t.min = t.newBucket(1, nil, t.min)
@@ -340,8 +341,8 @@ func (t *topNames) add(name string) {
 		return
 	}
 	e := t.min.entries
-	delete(t.byHash, t.hash(string(e.name)))
-	e.name = append(e.name[:0], name...)
+	delete(t.byHash, e.key)
+	e.name, e.key = append(e.name[:0], name...), h
 	e.overcount = e.count()
 	t.byHash[h] = e
 	t.increment(e)
