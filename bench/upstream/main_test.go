@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/binary"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRespond(t *testing.T) {
@@ -30,5 +33,57 @@ func TestRespond(t *testing.T) {
 	resp := append([]byte{}, out...)
 	if _, ok := respond(resp, nil, [4]byte{}); ok {
 		t.Error("a response was answered")
+	}
+}
+
+// TestServeOverLoopback sends queries to serve on a loopback socket, a burst
+// at a time so that the batched reader gets several in one call, and checks
+// each answer comes back to its sender with its own ID.
+func TestServeOverLoopback(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answered atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serve(conn, [4]byte{192, 0, 2, 1}, &answered)
+	}()
+	defer func() {
+		conn.Close()
+		<-done
+	}()
+	client, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const burst = 50
+	for id := range uint16(burst) {
+		q := []byte("\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03org\x00\x00\x01\x00\x01")
+		binary.BigEndian.PutUint16(q, id)
+		if _, err := client.Write(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint16]bool{}
+	buf := make([]byte, 512)
+	for range burst {
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := client.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(seen), err)
+		}
+		if n < 12 || buf[2]&0x80 == 0 || binary.BigEndian.Uint16(buf[6:]) != 1 {
+			t.Fatalf("not an answer with one record: % x", buf[:n])
+		}
+		seen[binary.BigEndian.Uint16(buf)] = true
+	}
+	if len(seen) != burst {
+		t.Errorf("%d distinct IDs answered, want %d", len(seen), burst)
+	}
+	if got := answered.Load(); got != burst {
+		t.Errorf("answered counter %d, want %d", got, burst)
 	}
 }
