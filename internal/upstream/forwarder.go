@@ -45,7 +45,7 @@ type Forwarder struct {
 	// running exchange; loop detection needs to know what is in flight.
 	inflight     map[string]int
 	lastLoopWarn atomic.Int64 // unix nanoseconds of now
-	udpBufs      sync.Pool    // *[]byte of maxUDPAnswer
+	udpBufs      sync.Pool    // *[]byte of maxUDPAnswer: to pack a query into, or to read an answer
 }
 
 // New validates opts and returns a Forwarder.
@@ -105,11 +105,12 @@ func New(opts Options) (*Forwarder, error) {
 // newUpstream sets up srv's transport; encrypted ones get their reusable
 // connections here, opened on first use.
 func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
+	ip := srv.Addr.Addr().Unmap()
 	u := &upstream{
 		addr:    srv.Raw,
 		dial:    srv.Addr.String(),
-		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(srv.Addr.Addr().Unmap(), srv.Addr.Port())),
-		ip:      srv.Addr.Addr().Unmap(),
+		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, srv.Addr.Port())),
+		ip:      ip,
 		tr:      srv.Transport,
 		m:       m.forUpstream(srv),
 	}
