@@ -114,15 +114,24 @@ func waitingQueries(s *Server) int32 {
 // TestYieldToNetworkAtMostEvery checks the reader's yield is rate-limited:
 // a yield returns its time, and a second within yieldEvery is skipped.
 func TestYieldToNetworkAtMostEvery(t *testing.T) {
-	first := yieldToNetwork(time.Time{})
-	if first.IsZero() {
-		t.Fatal("the first yield was skipped")
+	start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		last, now time.Time
+		want      time.Time
+	}{
+		{"first yield", time.Time{}, start, start},
+		{"right after the last", start, start.Add(time.Microsecond), start},
+		{"just inside the period", start, start.Add(yieldEvery - time.Nanosecond), start},
+		{"one period after the last", start, start.Add(yieldEvery), start.Add(yieldEvery)},
+		{"long after the last", start, start.Add(time.Second), start.Add(time.Second)},
 	}
-	if got := yieldToNetwork(first); !got.Equal(first) {
-		t.Errorf("a yield right after another happened at %v", got)
-	}
-	if got := yieldToNetwork(first.Add(-yieldEvery)); got.Equal(first.Add(-yieldEvery)) {
-		t.Error("a yield one period after the last was skipped")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := yieldToNetwork(tt.last, tt.now); !got.Equal(tt.want) {
+				t.Errorf("yieldToNetwork(%v, %v) = %v, want %v", tt.last, tt.now, got, tt.want)
+			}
+		})
 	}
 }
 
