@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -46,21 +47,31 @@ func randomID() uint16 {
 	return binary.BigEndian.Uint16(b[:])
 }
 
+// udpConn is what an exchange needs of a connected UDP socket.
+type udpConn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
 // exchange sends one fresh query to u over network ("udp" or "tcp") and
-// waits until deadline for a matching answer. Each call dials a new
+// waits until deadline for a matching answer. Each call opens a new
 // connected socket: a fresh random source port, and the kernel drops
 // datagrams from any other source.
 func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q query, deadline time.Time) (*dns.Msg, error) {
 	var (
-		conn net.Conn
+		conn udpConn
+		tcp  *dns.Conn // frames messages on TCP; nil on UDP
 		err  error
 	)
 	if network == "udp" {
 		// Connecting a UDP socket sends nothing and cannot block.
-		conn, err = net.DialUDP("udp", nil, u.udpAddr)
+		conn, err = openUDP(u)
 	} else {
 		d := net.Dialer{Deadline: deadline}
-		conn, err = d.DialContext(ctx, network, u.dial)
+		var c net.Conn
+		if c, err = d.DialContext(ctx, network, u.dial); err == nil {
+			conn, tcp = c, &dns.Conn{Conn: c}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
@@ -71,19 +82,22 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	if err := conn.SetDeadline(deadline); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
 	}
-	dc := &dns.Conn{Conn: conn}
 	req := newQuery(q)
 	bp := f.udpBufs.Get().(*[]byte)
 	packed, err := req.PackBuffer(*bp)
 	if err == nil {
-		_, err = dc.Write(packed) // frames it on TCP
+		if tcp != nil {
+			_, err = tcp.Write(packed)
+		} else {
+			_, err = conn.Write(packed)
+		}
 	}
 	f.udpBufs.Put(bp)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: sending %s query: %w", u.addr, network, err)
 	}
 	for {
-		resp, err := f.read(dc, network)
+		resp, err := f.read(conn, tcp)
 		if err == nil && !matches(req, resp) {
 			err = errMismatch
 		}
@@ -99,20 +113,26 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	}
 }
 
-// read returns the next message on dc. A message that does not parse is
-// reported as errMismatch: on UDP anyone can send us junk.
-func (f *Forwarder) read(dc *dns.Conn, network string) (*dns.Msg, error) {
+// read returns the next message: from tcp when it is set, else the next
+// datagram on conn. A message that does not parse is reported as
+// errMismatch: on UDP anyone can send us junk.
+func (f *Forwarder) read(conn udpConn, tcp *dns.Conn) (*dns.Msg, error) {
 	var raw []byte
-	if network == "udp" {
+	if tcp == nil {
 		bp := f.udpBufs.Get().(*[]byte)
 		defer f.udpBufs.Put(bp)
-		n, err := dc.Conn.Read(*bp)
-		if err != nil {
+		n, err := conn.Read(*bp)
+		switch {
+		case err == io.EOF:
+			// An empty datagram, which a socket opened as a file reports
+			// as the end of it.
+			return nil, errMismatch
+		case err != nil:
 			return nil, err
 		}
 		raw = (*bp)[:n]
 	} else {
-		p, err := dc.ReadMsgHeader(nil)
+		p, err := tcp.ReadMsgHeader(nil)
 		switch {
 		case errors.Is(err, dns.ErrShortRead):
 			return nil, errMismatch

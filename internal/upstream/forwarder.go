@@ -110,6 +110,7 @@ func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
 		addr:    srv.Raw,
 		dial:    srv.Addr.String(),
 		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, srv.Addr.Port())),
+		udpName: "udp " + srv.Addr.String(),
 		ip:      ip,
 		tr:      srv.Transport,
 		m:       m.forUpstream(srv),

@@ -408,7 +408,8 @@ func TestTruncatedTCPFailed(t *testing.T) {
 
 // TestMismatchedIgnored has the upstream send junk before the real answer:
 // a forgery from another source (the connected socket must drop it), then
-// wrong ID, wrong name, wrong type, QR unset, and an unparsable datagram.
+// wrong ID, wrong name, wrong type, QR unset, an unparsable datagram and an
+// empty one.
 func TestMismatchedIgnored(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -446,6 +447,7 @@ func TestMismatchedIgnored(t *testing.T) {
 			answer(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }, "203.0.113.3"),
 			answer(func(m *dns.Msg) { m.Response = false }, "203.0.113.4"),
 			[]byte("junk"),
+			{},
 			answer(func(m *dns.Msg) { m.Question[0].Name = strings.ToUpper(m.Question[0].Name) }, "192.0.2.5"),
 		} {
 			_, _ = pc.WriteTo(b, from)
@@ -460,8 +462,8 @@ func TestMismatchedIgnored(t *testing.T) {
 	if got := firstA(m); got != "192.0.2.5" {
 		t.Errorf("A = %q, want the genuine 192.0.2.5 (name case may differ)", got)
 	}
-	if got := testutil.ToFloat64(f.metrics.mismatched.WithLabelValues(pc.LocalAddr().String())); got != 5 {
-		t.Errorf("mismatched = %v, want 5 (the off-source forgery never reaches us)", got)
+	if got := testutil.ToFloat64(f.metrics.mismatched.WithLabelValues(pc.LocalAddr().String())); got != 6 {
+		t.Errorf("mismatched = %v, want 6 (the off-source forgery never reaches us)", got)
 	}
 }
 

@@ -11,9 +11,10 @@ import (
 type upstream struct {
 	addr string // as configured: the metrics label and the name in logs
 	dial string // IP:port dialled
-	// udpAddr is dial resolved once: a UDP exchange opens its socket with
-	// DialUDP, without parsing and resolving the address string each time.
+	// udpAddr is dial resolved once: a UDP exchange opens its socket
+	// without parsing and resolving the address string each time.
 	udpAddr *net.UDPAddr
+	udpName string     // what errors on a UDP socket call it
 	ip      netip.Addr // for loop detection
 	tr      Transport
 	dot     *dotPool   // TransportTLS only
