@@ -57,7 +57,7 @@ type sample struct {
 	fixedLoss          []float64 // % lost at the fixed load
 	fixedP99           []float64 // seconds, at the fixed load
 	peakQPS            []float64 // unthrottled
-	latRate            int       // offered load of the latency runs (half the median peak)
+	latRate            int       // offered load of the latency runs: half the median peak (the floor's: Dijk's)
 	meanLat, p99Lat    []float64 // seconds, at latRate, answered queries only
 	latLoss            []float64 // % lost at latRate
 	others             []float64 // % of the resolver's core used by anything else during the fixed-load runs
@@ -369,12 +369,12 @@ func (b *bench) measureWorkloads(floor *target) {
 				b.fixedRun(t, samples[t], file, miss, rep)
 			}
 		}
-		if s, ok := samples[floor]; ok {
+		floorSample, withFloor := samples[floor]
+		if withFloor {
 			if b.floorRuns == nil {
 				b.floorRuns = map[string]*sample{}
 			}
-			b.floorRuns[wl] = s
-			delete(samples, floor)
+			b.floorRuns[wl] = floorSample
 		}
 		b.logf("%s: %d× peak (unthrottled)", wl, o.reps)
 		for rep := range o.reps {
@@ -382,9 +382,20 @@ func (b *bench) measureWorkloads(floor *target) {
 				b.peakRun(t, samples[t], file, miss, rep)
 			}
 		}
+		latTurns := live
+		if withFloor && !floor.p.exited() {
+			// The floor at Dijk's latency load shows how much of Dijk's
+			// tail the load tool, the kernel and the machine add anyway.
+			for t, s := range samples {
+				if t.r.name == "Dijk" && len(s.peakQPS) > 0 {
+					floorSample.latRate = halfPeak(s)
+					latTurns = append(append([]*target{}, live...), floor)
+				}
+			}
+		}
 		b.logf("%s: %d× latency at half of each resolver's peak", wl, o.reps)
 		for rep := range o.reps {
-			for _, t := range rotate(live, rep) {
+			for _, t := range rotate(latTurns, rep) {
 				b.latencyRun(t, samples[t], file, miss, rep)
 			}
 		}
@@ -497,14 +508,20 @@ func (b *bench) peakRun(t *target, s *sample, file string, miss bool, rep int) {
 		t.r.name, s.workload, rep+1, res.qps, res.lost, fmtLat(res.avgLatency), loadavg1(), res.rcodes)
 }
 
-// latencyRun offers half the median peak and records every query's latency.
+// halfPeak is the load of s's latency runs: half its median peak.
+func halfPeak(s *sample) int {
+	return max(int(median(s.peakQPS)/2), 100)
+}
+
+// latencyRun offers s.latRate, by default half the median peak, and
+// records every query's latency.
 func (b *bench) latencyRun(t *target, s *sample, file string, miss bool, rep int) {
 	o := b.opts
-	if len(s.peakQPS) == 0 {
-		return
-	}
 	if s.latRate == 0 {
-		s.latRate = max(int(median(s.peakQPS)/2), 100)
+		if len(s.peakQPS) == 0 {
+			return
+		}
+		s.latRate = halfPeak(s)
 	}
 	f := b.fileFor(file, miss, s.latRate)
 	res, err := runDNSPerf(o.loadCPU, perfArgs{addr: t.host, port: t.r.port, file: f, seconds: o.seconds,

@@ -216,3 +216,36 @@ func TestCheckRunFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestFloorP99 checks that the p99 target line and the floor table show the
+// floor's tail at Dijk's latency load, and only when it was measured.
+func TestFloorP99(t *testing.T) {
+	b := &bench{
+		resolvers: []*resolver{{name: "Dijk"}},
+		samples:   []*sample{{resolver: "Dijk", workload: wlBlocked, cpuUS: []float64{10}, latRate: 66000, p99Lat: []float64{0.0016, 0.0018, 0.0017}}},
+		floor:     &sample{cpuUS: []float64{6}, peakQPS: []float64{140000}, p99Lat: []float64{0.0009}},
+	}
+	line := func() string {
+		for _, l := range b.dijkTargets() {
+			if strings.Contains(l, "p99") {
+				return l
+			}
+		}
+		t.Fatalf("no p99 target in %q", b.dijkTargets())
+		return ""
+	}
+	if l := line(); strings.Contains(l, "floor") {
+		t.Errorf("without the floor's latency runs the target names a floor: %s", l)
+	}
+	if table := b.floorTable(); !strings.Contains(table, "| – ") {
+		t.Errorf("floor table without latency runs in turn shows a figure:\n%s", table)
+	}
+	b.floorRuns = map[string]*sample{wlBlocked: {floor: true, latRate: 66000, p99Lat: []float64{0.0015, 0.0014, 0.0019}}}
+	want := "- p99 < 1 ms at half of peak (blocked, 66000 qps): **not met** (measured 1.70 ms; the floor at the same load: 1.50 ms)"
+	if l := line(); l != want {
+		t.Errorf("target line\n%s\nwant\n%s", l, want)
+	}
+	if table := b.floorTable(); !strings.Contains(table, "1.50 ms (66000 qps)") {
+		t.Errorf("floor table lacks the floor's p99 at Dijk's load:\n%s", table)
+	}
+}
