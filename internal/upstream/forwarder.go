@@ -14,7 +14,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/dijk-dns/dijk/internal/chain"
 )
@@ -39,11 +38,11 @@ type Forwarder struct {
 	// replace it instead of sleeping. Network deadlines use the real clock.
 	now func() time.Time
 
-	flights singleflight.Group
-	mu      sync.Mutex
-	// inflight counts, per coalescing key, the waiting callers plus the
-	// running exchange; loop detection needs to know what is in flight.
-	inflight     map[string]int
+	// flights holds the running exchanges by coalescing key, guarded by
+	// mu: identical queries share one, and loop detection needs to know
+	// what is in flight.
+	mu           sync.Mutex
+	flights      map[string]*flight
 	lastLoopWarn atomic.Int64 // unix nanoseconds of now
 	udpBufs      sync.Pool    // *[]byte of maxUDPAnswer: to pack a query into, or to read an answer
 }
@@ -86,7 +85,7 @@ func New(opts Options) (*Forwarder, error) {
 		log:      log,
 		metrics:  m,
 		now:      time.Now,
-		inflight: make(map[string]int),
+		flights:  make(map[string]*flight),
 		udpBufs: sync.Pool{New: func() any {
 			b := make([]byte, maxUDPAnswer)
 			return &b
@@ -164,49 +163,79 @@ type query struct {
 	do, cd   bool
 }
 
+// flight is one exchange with the upstreams, shared by the callers that
+// ask the same question while it runs. It runs in its own goroutine so that
+// it outlives any caller: the others still want its answer, and it stays in
+// flight for loop detection.
+type flight struct {
+	done    chan struct{} // closed once msg, err and shared are set
+	msg     *dns.Msg
+	err     error
+	callers int  // guarded by Forwarder.mu until the flight lands
+	shared  bool // more than one caller: each takes a copy of msg
+}
+
 // ServeDNS forwards req and sets req.Outcome to chain.OutcomeForwarded when
 // it returns an answer. The answer is the caller's own copy.
 func (f *Forwarder) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
 	req.Blocking()
 	key := flightKey(req)
-	if !f.enter(key, req.Client.Addr()) {
+	fromUpstream := f.isUpstream(req.Client.Addr())
+	f.mu.Lock()
+	fl := f.flights[key]
+	if fl != nil && fromUpstream {
+		// The same query is in flight and comes back from an upstream.
+		f.mu.Unlock()
 		return nil, f.loop(req.Client.Addr())
 	}
-	defer f.leave(key)
+	if fl == nil {
+		fl = &flight{done: make(chan struct{})}
+		f.flights[key] = fl
+		// The exchange keeps ctx's values but not its cancellation;
+		// resolve bounds it by f.timeout.
+		go f.fly(context.WithoutCancel(ctx), key, fl, query{question: req.Question, do: req.DO, cd: req.CD})
+	}
+	fl.callers++
+	f.mu.Unlock()
 
-	q := query{question: req.Question, do: req.DO, cd: req.CD}
-	// The shared exchange must outlive any single caller, so it keeps ctx's
-	// values but not its cancellation; resolve bounds it by f.timeout.
-	shared := context.WithoutCancel(ctx)
-	ch := f.flights.DoChan(key, func() (any, error) {
-		// Held by the exchange too, so it stays in flight after every
-		// caller has given up.
-		f.hold(key)
-		defer f.leave(key)
-		select {
-		case f.slots <- struct{}{}:
-			defer func() { <-f.slots }()
-		default:
-			f.metrics.overloaded.Inc()
-			return nil, ErrOverloaded
-		}
-		return f.resolve(shared, q)
-	})
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("upstream: waiting for answer: %w", context.Cause(ctx))
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		msg := res.Val.(*dns.Msg)
-		if res.Shared {
-			// Callers may modify their answer, so each waiter gets a copy.
-			msg = msg.Copy()
-		}
-		req.Outcome = chain.OutcomeForwarded
-		return msg, nil
+	case <-fl.done:
 	}
+	if fl.err != nil {
+		return nil, fl.err
+	}
+	msg := fl.msg
+	if fl.shared {
+		// Callers may modify their answer, so each takes a copy.
+		msg = msg.Copy()
+	}
+	req.Outcome = chain.OutcomeForwarded
+	return msg, nil
+}
+
+// fly runs fl's exchange and lands it: off the flights map, so later
+// queries start afresh, then its waiters are woken.
+func (f *Forwarder) fly(ctx context.Context, key string, fl *flight, q query) {
+	var (
+		msg *dns.Msg
+		err error
+	)
+	select {
+	case f.slots <- struct{}{}:
+		msg, err = f.resolve(ctx, q)
+		<-f.slots
+	default:
+		f.metrics.overloaded.Inc()
+		err = ErrOverloaded
+	}
+	f.mu.Lock()
+	delete(f.flights, key)
+	fl.shared = fl.callers > 1
+	f.mu.Unlock()
+	fl.msg, fl.err = msg, err
+	close(fl.done)
 }
 
 // flightKey identifies identical queries: lower-cased name, type, class, DO, CD.
@@ -223,39 +252,15 @@ func flightKey(req *chain.Request) string {
 	return req.Name + string(b[:])
 }
 
-// enter registers a caller for key. It returns false, registering nothing,
-// when the query is a forwarding loop: the same query is already in flight
-// and it comes from one of our upstreams.
-func (f *Forwarder) enter(key string, client netip.Addr) bool {
-	fromUpstream := f.isUpstream(client)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fromUpstream && f.inflight[key] > 0 {
-		return false
-	}
-	f.inflight[key]++
-	return true
-}
-
-func (f *Forwarder) hold(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inflight[key]++
-}
-
-func (f *Forwarder) leave(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.inflight[key]--; f.inflight[key] <= 0 {
-		delete(f.inflight, key)
-	}
-}
-
-// holders returns the callers plus running exchange for key (for tests).
+// holders returns the callers plus the running exchange for key, 0 when
+// none runs (for tests).
 func (f *Forwarder) holders(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.inflight[key]
+	if fl := f.flights[key]; fl != nil {
+		return fl.callers + 1
+	}
+	return 0
 }
 
 // loop counts a detected loop, warns at most once per loopWarnEvery, and

@@ -15,9 +15,9 @@ import (
 // returns the first good answer, else the first SERVFAIL/REFUSED/NOTIMP
 // answer, else an error wrapping ErrAllFailed.
 func (f *Forwarder) resolve(ctx context.Context, q query) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
+	// Every transport bounds its own work by the deadline it is given, so
+	// ctx needs no timer of its own.
+	deadline := time.Now().Add(f.timeout)
 
 	candidates := f.candidates(f.now())
 	var (
