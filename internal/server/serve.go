@@ -65,7 +65,7 @@ func (s *Server) respondWire(iq *inlineQuery, client netip.AddrPort, out []byte)
 	var packed []byte
 	if resp != nil {
 		if iq.detached {
-			out = make([]byte, udpOutSize)
+			out = iq.detachedOut()
 		}
 		var ok bool
 		if packed, ok = appendReply(&iq.reply, out, wq, spelled, resp, clientUDPLimit(wq.edns, wq.udpSize)); !ok {

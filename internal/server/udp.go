@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"sync"
@@ -75,6 +74,9 @@ type udpSocket struct {
 	// running counts the reader and the queries moved off it that still
 	// have to write their answer; the socket closes after them.
 	running sync.WaitGroup
+	// spare holds the *inlineQuery of answered queries that had moved off
+	// the reader, with their buffers, for the next query that moves off.
+	spare sync.Pool
 }
 
 func (s *Server) startUDP(conn *udpConn) *udpSocket {
@@ -182,7 +184,7 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 		if resp := u.s.respond(q, p.client, chain.TransportUDP, iq); resp != nil {
 			out := p.out
 			if iq.detached {
-				out = nil
+				out = iq.detachedOut()
 			}
 			packed = u.s.pack(resp, out)
 		}
@@ -197,6 +199,9 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 		}
 	}
 	u.waiting.Add(-1)
+	// Nothing holds iq now: handlers do not keep a Request, or its
+	// context, past their return.
+	u.spare.Put(iq)
 	return false
 }
 
@@ -217,6 +222,9 @@ type inlineQuery struct {
 	wq       wireQuery
 	name     []byte
 	reply    replyScratch
+	// ownPkt and ownOut hold the datagram and its answer once the query
+	// moved off the reader, whose batch buffers the next reader reuses.
+	ownPkt, ownOut []byte
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
@@ -225,18 +233,41 @@ func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
 	return q
 }
 
+// spareQuery returns an inlineQuery for a reader of b, reusing one whose
+// query was answered after it moved off the reader. Under a cache-miss
+// load that is one per forwarded query, so reuse saves its allocation and
+// its 4 KiB answer buffer.
+func (u *udpSocket) spareQuery(b *udpBatch) *inlineQuery {
+	q, ok := u.spare.Get().(*inlineQuery)
+	if !ok {
+		return newInlineQuery(u, b)
+	}
+	q.b, q.detached = b, false
+	return q
+}
+
+// detachedOut is the buffer a query that moved off the reader packs its
+// answer into.
+func (q *inlineQuery) detachedOut() []byte {
+	if q.ownOut == nil {
+		q.ownOut = make([]byte, udpOutSize)
+	}
+	return q.ownOut
+}
+
 // detach runs on the reader's goroutine when its query is about to wait: a
 // new goroutine takes over the batch and the socket, and this goroutine keeps
 // only the query (the running count now includes both).
 func (q *inlineQuery) detach() {
 	q.detached = true
 	// The new reader reuses the batch's buffers: keep a copy of ours.
-	q.pkt = bytes.Clone(q.pkt)
+	q.ownPkt = append(q.ownPkt[:0], q.pkt...)
+	q.pkt = q.ownPkt
 	if q.wq.question != nil {
 		q.wq.question = q.pkt[headerLen : headerLen+len(q.wq.question)]
 	}
 	b := q.b
-	b.q = newInlineQuery(q.u, b)
+	b.q = q.u.spareQuery(b)
 	q.u.waiting.Add(1)
 	q.u.running.Add(1)
 	go func() {
