@@ -56,6 +56,10 @@ type Policy struct {
 	now      func() time.Time
 	active   atomic.Pointer[active]
 	blocks   *prometheus.CounterVec
+	// blocksBy caches blocks' child per list name: WithLabelValues hashes
+	// and checks the label on every call, about 9% of a blocked answer's
+	// work in BenchmarkDatagramBlocked. List names are few.
+	blocksBy sync.Map
 }
 
 // Group is the policy of a set of client networks: its own lists and
@@ -307,6 +311,16 @@ func svcbHints(kvs []dns.SVCBKeyValue) []net.IP {
 	return ips
 }
 
+// blockCounter returns the blocks counter of the list named source.
+func (p *Policy) blockCounter(source string) prometheus.Counter {
+	if c, ok := p.blocksBy.Load(source); ok {
+		return c.(prometheus.Counter)
+	}
+	c := p.blocks.WithLabelValues(source)
+	p.blocksBy.Store(source, c)
+	return c
+}
+
 // block answers req with the sinkhole for rule and logs the hit. chain holds
 // the aliases that led to a cloaked name, kept in an NXDOMAIN answer as
 // RFC 2308 §2.1 (and BIND's RPZ) do; member is the cloaked chain member.
@@ -322,7 +336,7 @@ func (p *Policy) block(req *chain.Request, cur *active, g *Group, rule blocklist
 	if resp.Rcode == dns.RcodeNameError && len(aliases) > 0 {
 		resp.Answer = append(resp.Answer, aliases...)
 	}
-	p.blocks.WithLabelValues(rule.Source).Inc()
+	p.blockCounter(rule.Source).Inc()
 	if p.hits != nil {
 		e := p.event(req, rule, resp.Rcode)
 		e.Action, e.Via, e.Group, e.ListLoaded = sink.Action.String(), member, g.Name, cur.loaded
