@@ -16,6 +16,9 @@ import (
 // udpSize is the EDNS buffer size we advertise (DNS Flag Day 2020).
 const udpSize = 1232
 
+// headerLen is the size of a DNS message header.
+const headerLen = 12
+
 // errMismatch marks an answer that is not for our query; it is ignored.
 var errMismatch = errors.New("answer does not match query")
 
@@ -38,6 +41,48 @@ func newQuery(q query) *dns.Msg {
 		Question: []dns.Question{q.question},
 		Extra:    []dns.RR{opt},
 	}
+}
+
+// appendQuery writes the query newQuery would build, with ID id, into b's
+// capacity, as miekg would pack it; UDP and TCP exchanges use it to skip
+// building a dns.Msg (four allocations) only to pack it.
+func appendQuery(b []byte, id uint16, q query) ([]byte, error) {
+	b = b[:cap(b)]
+	if len(b) < headerLen {
+		return nil, errors.New("query buffer too small")
+	}
+	flags := uint16(1 << 8) // RD; opcode QUERY
+	if q.cd {
+		flags |= 1 << 4
+	}
+	binary.BigEndian.PutUint16(b[0:], id)
+	binary.BigEndian.PutUint16(b[2:], flags)
+	binary.BigEndian.PutUint16(b[4:], 1) // questions
+	binary.BigEndian.PutUint16(b[6:], 0)
+	binary.BigEndian.PutUint16(b[8:], 0)
+	binary.BigEndian.PutUint16(b[10:], 1) // the OPT record
+	off, err := dns.PackDomainName(q.question.Name, b, headerLen, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("packing %q: %w", q.question.Name, err)
+	}
+	if off+4+11 > len(b) {
+		return nil, errors.New("query buffer too small")
+	}
+	binary.BigEndian.PutUint16(b[off:], q.question.Qtype)
+	binary.BigEndian.PutUint16(b[off+2:], q.question.Qclass)
+	off += 4
+	// OPT: root owner, type, our UDP size as class, then extended RCODE 0,
+	// version 0, the DO bit, and no options.
+	b[off] = 0
+	binary.BigEndian.PutUint16(b[off+1:], dns.TypeOPT)
+	binary.BigEndian.PutUint16(b[off+3:], udpSize)
+	var z uint16
+	if q.do {
+		z = 1 << 15
+	}
+	binary.BigEndian.PutUint32(b[off+5:], uint32(z))
+	binary.BigEndian.PutUint16(b[off+9:], 0)
+	return b[:off+11], nil
 }
 
 // randomID returns a query ID from a CSPRNG (RFC 5452 §9.2).
@@ -82,9 +127,9 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	if err := conn.SetDeadline(deadline); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
 	}
-	req := newQuery(q)
+	id := randomID()
 	bp := f.udpBufs.Get().(*[]byte)
-	packed, err := req.PackBuffer(*bp)
+	packed, err := appendQuery(*bp, id, q)
 	if err == nil {
 		if tcp != nil {
 			_, err = tcp.Write(packed)
@@ -98,7 +143,7 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	}
 	for {
 		resp, err := f.read(conn, tcp)
-		if err == nil && !matches(req, resp) {
+		if err == nil && !answers(id, q.question, resp) {
 			err = errMismatch
 		}
 		if errors.Is(err, errMismatch) {
@@ -152,11 +197,17 @@ func (f *Forwarder) read(conn udpConn, tcp *dns.Conn) (*dns.Msg, error) {
 // matches reports whether resp answers req: QR set, same ID, same question
 // (name compared ASCII case-insensitively, RFC 4343), as RFC 5452 §9.1 asks.
 func matches(req, resp *dns.Msg) bool {
-	if !resp.Response || resp.Id != req.Id || len(resp.Question) != 1 {
+	return len(req.Question) == 1 && answers(req.Id, req.Question[0], resp)
+}
+
+// answers reports whether resp answers the query with ID id for question q,
+// as matches does.
+func answers(id uint16, q dns.Question, resp *dns.Msg) bool {
+	if !resp.Response || resp.Id != id || len(resp.Question) != 1 {
 		return false
 	}
-	a, b := req.Question[0], resp.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalFoldASCII(a.Name, b.Name)
+	b := resp.Question[0]
+	return q.Qtype == b.Qtype && q.Qclass == b.Qclass && equalFoldASCII(q.Name, b.Name)
 }
 
 // equalFoldASCII compares names folding only A-Z, unlike strings.EqualFold,

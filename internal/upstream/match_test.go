@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -55,4 +57,45 @@ func TestEqualFoldASCII(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAppendQuery: the hand-packed query is byte for byte what miekg packs
+// from newQuery's message, so UDP and TCP upstreams see the same query as
+// DoT and DoH ones.
+func TestAppendQuery(t *testing.T) {
+	tests := []struct {
+		name string
+		q    query
+	}{
+		{"plain", query{question: dns.Question{Name: "www.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET}}},
+		{"client spelling kept", query{question: dns.Question{Name: "WwW.Example.", Qtype: dns.TypeAAAA, Qclass: dns.ClassINET}}},
+		{"DO", query{question: dns.Question{Name: "example.", Qtype: dns.TypeDNSKEY, Qclass: dns.ClassINET}, do: true}},
+		{"CD", query{question: dns.Question{Name: "example.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, cd: true}},
+		{"DO and CD", query{question: dns.Question{Name: "a.b.example.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS}, do: true, cd: true}},
+		{"root", query{question: dns.Question{Name: ".", Qtype: dns.TypeNS, Qclass: dns.ClassINET}}},
+		{"escaped bytes", query{question: dns.Question{Name: `a\.b\032c\255.example.`, Qtype: dns.TypeA, Qclass: dns.ClassINET}}},
+		{"longest name", query{question: dns.Question{Name: strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + ".", Qtype: dns.TypeA, Qclass: dns.ClassINET}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := newQuery(tt.q)
+			want.Id = 0xBEEF
+			wantWire, err := want.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendQuery(make([]byte, 0, maxUDPAnswer), 0xBEEF, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, wantWire) {
+				t.Errorf("appendQuery\n got %x\nwant %x", got, wantWire)
+			}
+		})
+	}
+	t.Run("buffer too small", func(t *testing.T) {
+		if _, err := appendQuery(make([]byte, 0, 20), 1, tests[0].q); err == nil {
+			t.Error("packed into a buffer without room")
+		}
+	})
 }
