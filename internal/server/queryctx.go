@@ -29,7 +29,11 @@ func (c *queryContext) reset(deadline time.Time) {
 func (c *queryContext) Deadline() (time.Time, bool) { return c.deadline, true }
 func (c *queryContext) Done() <-chan struct{}       { return c.arm().Done() }
 func (c *queryContext) Err() error                  { return c.arm().Err() }
-func (c *queryContext) Value(any) any               { return nil }
+
+// Value reads nothing: a forwarded query's exchange may keep the context
+// (through context.WithoutCancel) after the query was answered and its
+// queryContext reused.
+func (c *queryContext) Value(any) any { return nil }
 
 func (c *queryContext) arm() context.Context {
 	c.mu.Lock()
