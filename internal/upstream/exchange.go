@@ -92,8 +92,8 @@ func randomID() uint16 {
 	return binary.BigEndian.Uint16(b[:])
 }
 
-// udpConn is what an exchange needs of a connected UDP socket.
-type udpConn interface {
+// upstreamConn is what an exchange needs of its socket, UDP or TCP.
+type upstreamConn interface {
 	io.ReadWriteCloser
 	SetDeadline(time.Time) error
 }
@@ -104,7 +104,7 @@ type udpConn interface {
 // datagrams from any other source.
 func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q query, deadline time.Time) (*dns.Msg, error) {
 	var (
-		conn udpConn
+		conn upstreamConn
 		tcp  *dns.Conn // frames messages on TCP; nil on UDP
 		err  error
 	)
@@ -161,7 +161,7 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 // read returns the next message: from tcp when it is set, else the next
 // datagram on conn. A message that does not parse is reported as
 // errMismatch: on UDP anyone can send us junk.
-func (f *Forwarder) read(conn udpConn, tcp *dns.Conn) (*dns.Msg, error) {
+func (f *Forwarder) read(conn upstreamConn, tcp *dns.Conn) (*dns.Msg, error) {
 	var raw []byte
 	if tcp == nil {
 		bp := f.udpBufs.Get().(*[]byte)

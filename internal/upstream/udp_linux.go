@@ -15,7 +15,7 @@ import (
 // registration matter here; os.NewFile adds one fcntl, so this takes four.
 // A forwarded query then takes 9 system calls instead of 11, and system
 // calls are most of a cache miss's CPU.
-func openUDP(u *upstream) (udpConn, error) {
+func openUDP(u *upstream) (upstreamConn, error) {
 	if u.ip.Zone() != "" {
 		// A link-local address needs its zone turned into an interface
 		// index; net does that.
