@@ -194,7 +194,7 @@ func (u *udpSocket) answerInline(b *udpBatch, i int) bool {
 		return true
 	}
 	if packed != nil {
-		if err := u.conn.writeTo(packed, iq.peer); err != nil {
+		if err := u.conn.writeTo(packed, &iq.peer, &iq.send); err != nil {
 			u.s.metrics.writeErrors.WithLabelValues(chain.TransportUDP).Inc()
 		}
 	}
@@ -225,6 +225,7 @@ type inlineQuery struct {
 	// ownPkt and ownOut hold the datagram and its answer once the query
 	// moved off the reader, whose batch buffers the next reader reuses.
 	ownPkt, ownOut []byte
+	send           sendScratch
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {

@@ -194,21 +194,41 @@ func rawRetry(trap, fd, msgs, n uintptr, errno *syscall.Errno) uintptr {
 	}
 }
 
-// writeTo sends one answer, for a query that left its reader.
-func (c *udpConn) writeTo(p []byte, to udpPeer) error {
-	iov := unix.Iovec{Base: &p[0]}
-	iov.SetLen(len(p))
-	h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&to.sa)), Namelen: to.len, Iov: &iov}
-	h.SetIovlen(1)
-	var errno syscall.Errno
-	if err := c.rc.Write(func(fd uintptr) bool {
-		_, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), unix.MSG_DONTWAIT)
-		return errno != unix.EAGAIN && errno != unix.EINTR
-	}); err != nil {
+// sendScratch is a detached query's room to send its answer in: the
+// kernel's message header, and the poller callback made once, so that a
+// send allocates nothing.
+type sendScratch struct {
+	iov   unix.Iovec
+	hdr   unix.Msghdr
+	errno syscall.Errno
+	send  func(fd uintptr) bool
+}
+
+// writeTo sends one answer, for a query that left its reader, through sc.
+// Like rawRetry it skips entersyscall: sendmsg with MSG_DONTWAIT cannot
+// block.
+func (c *udpConn) writeTo(p []byte, to *udpPeer, sc *sendScratch) error {
+	if sc.send == nil {
+		sc.send = func(fd uintptr) bool {
+			for {
+				_, _, sc.errno = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&sc.hdr)), unix.MSG_DONTWAIT)
+				if sc.errno != unix.EINTR {
+					return sc.errno != unix.EAGAIN
+				}
+			}
+		}
+	}
+	sc.iov = unix.Iovec{Base: &p[0]}
+	sc.iov.SetLen(len(p))
+	sc.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&to.sa)), Namelen: to.len, Iov: &sc.iov}
+	sc.hdr.SetIovlen(1)
+	err := c.rc.Write(sc.send)
+	sc.iov, sc.hdr = unix.Iovec{}, unix.Msghdr{} // drop the pointers into p and to
+	if err != nil {
 		return err
 	}
-	if errno != 0 {
-		return errno
+	if sc.errno != 0 {
+		return sc.errno
 	}
 	return nil
 }

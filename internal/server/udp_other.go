@@ -49,7 +49,7 @@ func (c *udpConn) writeBatch(b *udpBatch) int {
 	failed := 0
 	for i := range b.n {
 		if p := &b.pkts[i]; len(p.reply) > 0 {
-			if err := c.writeTo(p.reply, b.sys.peer(i)); err != nil {
+			if err := c.writeTo(p.reply, &b.pkts[i].client, nil); err != nil {
 				failed++
 			}
 		}
@@ -57,8 +57,11 @@ func (c *udpConn) writeBatch(b *udpBatch) int {
 	return failed
 }
 
-func (c *udpConn) writeTo(p []byte, to udpPeer) error {
-	_, err := c.conn.WriteToUDPAddrPort(p, to)
+// sendScratch is what the Linux writeTo keeps per detached query.
+type sendScratch struct{}
+
+func (c *udpConn) writeTo(p []byte, to *udpPeer, _ *sendScratch) error {
+	_, err := c.conn.WriteToUDPAddrPort(p, *to)
 	return err
 }
 
