@@ -92,10 +92,11 @@ type active struct {
 	groups []Group
 	serial uint32
 	loaded time.Time // when these lists went into force
-	// parts holds the shared records of blocked answers (partsKey to
-	// *blockParts); they name the serial, so they live with it.
-	parts  sync.Map
-	nparts atomic.Int32
+	// parts holds the shared records of blocked answers (*blockParts) by
+	// rule name, and partsByKey those of a name's other lists and TTLs by
+	// partsKey; they name the serial, so they live with it.
+	parts, partsByKey sync.Map
+	nparts            atomic.Int32
 }
 
 // groupFor picks the group of the most specific network containing addr;

@@ -696,3 +696,42 @@ func TestBlockedAnswersShareRecordsPerPolicy(t *testing.T) {
 		t.Errorf("SOA serial %d after reload, want above %d", cur, old)
 	}
 }
+
+// TestPartsForOneNameManyListsAndTTLs: one name blocked by two lists, or
+// answered under two TTLs, gets a set of shared parts for each, and each
+// set names its own list and TTL.
+func TestPartsForOneNameManyListsAndTTLs(t *testing.T) {
+	a := &active{serial: 7}
+	rule := func(source string) blocklist.Rule { return blocklist.Rule{Name: "deepseek.com", Source: source} }
+	tests := []struct {
+		name   string
+		source string
+		ttl    uint32
+	}{
+		{"first", "a.txt", 300},
+		{"another list", "b.txt", 300},
+		{"another TTL", "a.txt", 60},
+		{"both other", "b.txt", 60},
+	}
+	got := map[string]*blockParts{}
+	for _, tt := range tests {
+		p := a.partsFor(rule(tt.source), tt.ttl)
+		soa := p.ns[0].(*dns.SOA)
+		ede := p.extra[0].(*dns.OPT).Option[0].(*dns.EDNS0_EDE)
+		if soa.Hdr.Ttl != tt.ttl || soa.Minttl != tt.ttl || soa.Hdr.Name != "deepseek.com." {
+			t.Errorf("%s: SOA %v, want owner deepseek.com. and TTL %d", tt.name, soa, tt.ttl)
+		}
+		if want := "blocked: list=" + tt.source + " rule=deepseek.com"; ede.ExtraText != want {
+			t.Errorf("%s: EDE text %q, want %q", tt.name, ede.ExtraText, want)
+		}
+		got[tt.name] = p
+	}
+	for _, tt := range tests {
+		if again := a.partsFor(rule(tt.source), tt.ttl); again != got[tt.name] {
+			t.Errorf("%s: asked again, got a new set instead of the shared one", tt.name)
+		}
+	}
+	if n := a.nparts.Load(); n != int32(len(tests)) {
+		t.Errorf("%d sets kept, want %d", n, len(tests))
+	}
+}
