@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -61,6 +62,9 @@ type Request struct {
 	DO   bool
 	// CD is the query's Checking Disabled bit.
 	CD bool
+	// Received is when the server read the query (zero if unknown). Hit
+	// logs take it as the query's time rather than reading the clock again.
+	Received time.Time
 	// Outcome is set by the handler that produced the answer.
 	Outcome Outcome
 

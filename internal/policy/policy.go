@@ -385,8 +385,12 @@ func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlo
 	if rule.Source == bypassList {
 		kind = hitlog.KindBypass
 	}
+	at := req.Received
+	if at.IsZero() {
+		at = p.now()
+	}
 	return hitlog.Event{
-		Time:        p.now(),
+		Time:        at,
 		Client:      req.Client,
 		Transport:   req.Transport,
 		QueryID:     req.ID,

@@ -237,6 +237,16 @@ func TestHitEvent(t *testing.T) {
 	if got := hits.events[0]; got != want {
 		t.Errorf("event = %+v\nwant    %+v", got, want)
 	}
+
+	// The time the server read the query wins over the policy's clock.
+	req = newRequest("chat.deepseek.com.", dns.TypeA, true)
+	req.Received = time.Unix(1795000123, 0)
+	if _, err := p.ServeDNS(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := hits.events[len(hits.events)-1].Time; !got.Equal(req.Received) {
+		t.Errorf("event time %v, want the query's receive time %v", got, req.Received)
+	}
 }
 
 func TestSetTrieSwapsPolicy(t *testing.T) {

@@ -60,6 +60,7 @@ func (s *Server) respondWire(iq *inlineQuery, client netip.AddrPort, out []byte)
 		EDNS:      wq.edns,
 		DO:        wq.do,
 		CD:        wq.flags&flagCD != 0,
+		Received:  start,
 	}
 	resp := s.serve(req, start, iq)
 	var packed []byte
@@ -158,6 +159,7 @@ func (s *Server) answer(q *dns.Msg, client netip.AddrPort, transport string, sta
 		EDNS:      opt != nil,
 		DO:        opt != nil && opt.Do(),
 		CD:        q.CheckingDisabled,
+		Received:  start,
 	}
 	resp := s.serve(req, start, iq)
 	if resp == nil {
