@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -61,9 +62,47 @@ func variedAnswers() chain.Handler {
 	})
 }
 
+// sharedRecords makes next's answers reuse one record object for each
+// distinct record, as the policy's and the cache's answers do, so that a
+// reader's record cache gets to serve them.
+func sharedRecords(next chain.Handler) chain.Handler {
+	var (
+		mu   sync.Mutex
+		seen = map[string]dns.RR{}
+	)
+	share := func(rrs []dns.RR) {
+		for i, rr := range rrs {
+			if _, isOPT := rr.(*dns.OPT); isOPT {
+				continue
+			}
+			k := rr.String()
+			if old, ok := seen[k]; ok {
+				rrs[i] = old
+				continue
+			}
+			if len(seen) > 10000 {
+				clear(seen)
+			}
+			seen[k] = rr
+		}
+	}
+	return chain.HandlerFunc(func(ctx context.Context, req *chain.Request) (*dns.Msg, error) {
+		m, err := next.ServeDNS(ctx, req)
+		if m != nil {
+			mu.Lock()
+			share(m.Answer)
+			share(m.Ns)
+			share(m.Extra)
+			mu.Unlock()
+		}
+		return m, err
+	})
+}
+
 // answerBothWays answers packet through the general path and, when the fast
-// parser takes it, through the wire fast path too.
-func answerBothWays(t *testing.T, s *Server, packet []byte) (general, fast []byte, tookFast bool) {
+// parser takes it, through the wire fast path too, as the reader of batch
+// (nil: a query with no record cache).
+func answerBothWays(t *testing.T, s *Server, packet []byte, batch *udpBatch) (general, fast []byte, tookFast bool) {
 	t.Helper()
 	client := netip.MustParseAddrPort("127.0.0.2:40000")
 	q, formerr := s.readQuery(packet, chain.TransportUDP)
@@ -73,7 +112,7 @@ func answerBothWays(t *testing.T, s *Server, packet []byte) (general, fast []byt
 	if resp := s.respond(q, client, chain.TransportUDP, nil); resp != nil {
 		general = s.pack(resp, make([]byte, udpOutSize))
 	}
-	iq := newInlineQuery(&udpSocket{s: s}, nil)
+	iq := newInlineQuery(&udpSocket{s: s}, batch)
 	iq.hook, iq.pkt = nil, packet
 	if iq.name, tookFast = parseWireQuery(packet, &iq.wq, nil); tookFast {
 		fast = s.respondWire(iq, client, make([]byte, udpOutSize))
@@ -86,7 +125,8 @@ func answerBothWays(t *testing.T, s *Server, packet []byte) (general, fast []byt
 // packing). Nothing may panic; garbage gets at most a FORMERR with its ID;
 // every parsed query gets an answer with its ID within the UDP size limit;
 // and where the wire fast path takes a datagram, its answer must say exactly
-// what the general path's says.
+// what the general path's says, whether it was packed or written from the
+// reader's record cache.
 func FuzzServePacket(f *testing.F) {
 	seeds := []func() *dns.Msg{
 		func() *dns.Msg { return new(dns.Msg).SetQuestion("chat.deepseek.com.", dns.TypeA) },
@@ -140,12 +180,15 @@ func FuzzServePacket(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x0c})
 
-	s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: variedAnswers()})
+	s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: sharedRecords(variedAnswers())})
 	if err != nil {
 		f.Fatal(err)
 	}
+	// One reader's batch for every input, so answers repeat records the
+	// reader has sent before and its record cache writes them.
+	batch := newUDPBatch()
 	f.Fuzz(func(t *testing.T, packet []byte) {
-		general, fast, tookFast := answerBothWays(t, s, packet)
+		general, fast, tookFast := answerBothWays(t, s, packet, batch)
 		var q dns.Msg
 		if err := q.Unpack(packet); err != nil || q.Response {
 			if tookFast {

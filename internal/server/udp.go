@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dijk-dns/dijk/internal/chain"
 )
 
@@ -49,10 +51,13 @@ type udpBatch struct {
 	n    int // datagrams read into pkts
 	q    *inlineQuery
 	sys  batchSys
+	// records stays with the batch, so the reader's record cache outlives
+	// the reader goroutines that hand the batch on.
+	records recordCache
 }
 
 func newUDPBatch() *udpBatch {
-	b := &udpBatch{pkts: make([]udpPacket, udpBatchSize)}
+	b := &udpBatch{pkts: make([]udpPacket, udpBatchSize), records: recordCache{at: make(map[dns.RR]span)}}
 	in := make([]byte, udpBatchSize*udpReadSize)
 	out := make([]byte, udpBatchSize*udpOutSize)
 	for i := range b.pkts {
@@ -229,9 +234,19 @@ type inlineQuery struct {
 }
 
 func newInlineQuery(u *udpSocket, b *udpBatch) *inlineQuery {
-	q := &inlineQuery{u: u, b: b}
+	q := &inlineQuery{u: u}
 	q.hook = q.detach
+	q.attach(b)
 	return q
+}
+
+// attach makes q the query of b's reader.
+func (q *inlineQuery) attach(b *udpBatch) {
+	q.b, q.detached = b, false
+	q.reply.records = nil
+	if b != nil {
+		q.reply.records = &b.records
+	}
 }
 
 // spareQuery returns an inlineQuery for a reader of b, reusing one whose
@@ -243,7 +258,7 @@ func (u *udpSocket) spareQuery(b *udpBatch) *inlineQuery {
 	if !ok {
 		return newInlineQuery(u, b)
 	}
-	q.b, q.detached = b, false
+	q.attach(b)
 	return q
 }
 
@@ -261,6 +276,7 @@ func (q *inlineQuery) detachedOut() []byte {
 // only the query (the running count now includes both).
 func (q *inlineQuery) detach() {
 	q.detached = true
+	q.reply.records = nil // the batch's, and the new reader's from now on
 	// The new reader reuses the batch's buffers: keep a copy of ours.
 	q.ownPkt = append(q.ownPkt[:0], q.pkt...)
 	q.pkt = q.ownPkt

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -128,7 +130,7 @@ func TestAuthenticatedDataOnlyWhenAsked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			general, fast, tookFast := answerBothWays(t, s, packet)
+			general, fast, tookFast := answerBothWays(t, s, packet, nil)
 			if !tookFast {
 				t.Fatal("a plain query missed the fast path")
 			}
@@ -138,5 +140,109 @@ func TestAuthenticatedDataOnlyWhenAsked(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecordCacheWritesWhatPackingWrites answers the same queries again and
+// again as one reader, with records shared between answers as the policy
+// and the cache share them: from the third answer on they come from the
+// reader's record cache, and every answer must be byte for byte the one a
+// query without the cache gets.
+func TestRecordCacheWritesWhatPackingWrites(t *testing.T) {
+	s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: sharedRecords(variedAnswers())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := newUDPBatch()
+	tests := []struct {
+		name string
+		q    func() *dns.Msg
+	}{
+		{"blocked, EDNS with DO", func() *dns.Msg {
+			m := new(dns.Msg).SetQuestion("nx.deepseek.com.", dns.TypeA)
+			m.SetEdns0(1232, true)
+			return m
+		}},
+		{"blocked, no EDNS", func() *dns.Msg { return new(dns.Msg).SetQuestion("nx.deepseek.com.", dns.TypeAAAA) }},
+		{"address, owner spelled as the query", func() *dns.Msg { return new(dns.Msg).SetQuestion("www.example.org.", dns.TypeAAAA) }},
+		{"address, query in upper case", func() *dns.Msg { return new(dns.Msg).SetQuestion("WWW.Example.ORG.", dns.TypeAAAA) }},
+		{"alias and glue, CD and no RD", func() *dns.Msg {
+			m := new(dns.Msg).SetQuestion("alias.example.", dns.TypeA)
+			m.RecursionDesired, m.CheckingDisabled = false, true
+			m.SetEdns0(1232, false)
+			return m
+		}},
+		{"AD passed to a DO client", func() *dns.Msg {
+			m := new(dns.Msg).SetQuestion("ad.example.", dns.TypeA)
+			m.SetEdns0(1232, true)
+			return m
+		}},
+		{"too big for UDP", func() *dns.Msg { return new(dns.Msg).SetQuestion("big.example.org.", dns.TypeTXT) }},
+		{"refused", func() *dns.Msg { return new(dns.Msg).SetQuestion("refused.example.", dns.TypeA) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := range 4 {
+				q := tt.q()
+				q.Id = uint16(1000 + round)
+				packet, err := q.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, uncached, tookFast := answerBothWays(t, s, packet, nil)
+				if !tookFast {
+					t.Fatal("the query missed the fast path")
+				}
+				_, cached, _ := answerBothWays(t, s, packet, batch)
+				if !bytes.Equal(cached, uncached) {
+					t.Fatalf("round %d: the reader with a record cache wrote\n%x\nwithout it\n%x", round, cached, uncached)
+				}
+			}
+		})
+	}
+	stored := 0
+	for _, sp := range batch.records.at {
+		if sp.end != 0 {
+			stored++
+		}
+	}
+	if stored == 0 {
+		t.Error("the record cache stored nothing: the test did not reach it")
+	}
+}
+
+// TestRecordCacheStartsOver checks the cache's bound: past maxCachedRecords
+// records it forgets them all and learns afresh.
+func TestRecordCacheStartsOver(t *testing.T) {
+	c := recordCache{at: map[dns.RR]span{}}
+	msg := func(rr dns.RR) []byte {
+		m := new(dns.Msg).SetQuestion("q.example.", dns.TypeA)
+		m.Answer = []dns.RR{rr}
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	qnameLen := len("q.example.") + 1
+	first, err := dns.NewRR("a.example. 60 IN A 192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.learn(msg(first), qnameLen, []dns.RR{first})
+	c.learn(msg(first), qnameLen, []dns.RR{first})
+	if sp := c.at[first]; sp.end == 0 {
+		t.Fatal("a record seen twice was not stored")
+	}
+	for i := 0; len(c.at) < maxCachedRecords; i++ {
+		rr, err := dns.NewRR(fmt.Sprintf("r%d.example. 60 IN A 192.0.2.2", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.learn(msg(rr), qnameLen, []dns.RR{rr})
+	}
+	c.learn(msg(first), qnameLen, []dns.RR{first})
+	if len(c.at) != 1 || c.at[first].end != 0 || len(c.bytes) != 0 {
+		t.Errorf("after filling up: %d records, first stored %v, %d bytes; want a fresh start", len(c.at), c.at[first].end != 0, len(c.bytes))
 	}
 }
