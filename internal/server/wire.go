@@ -228,9 +228,10 @@ func (c *recordCache) learn(msg []byte, qnameLen int, sections ...[]dns.RR) {
 	}
 }
 
-// recordEnd returns where the uncompressed record at off in msg ends, or
-// -1 when it runs past msg.
-func recordEnd(msg []byte, off int) int {
+// ownerEnd returns where the uncompressed owner name of the record at off
+// in msg ends, or -1 when the name and the fixed fields after it run past
+// msg.
+func ownerEnd(msg []byte, off int) int {
 	for off < len(msg) && msg[off] != 0 {
 		off += 1 + int(msg[off])
 	}
@@ -238,7 +239,17 @@ func recordEnd(msg []byte, off int) int {
 	if off+10 > len(msg) {
 		return -1
 	}
-	end := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+	return off
+}
+
+// recordEnd returns where the uncompressed record at off in msg ends, or
+// -1 when it runs past msg.
+func recordEnd(msg []byte, off int) int {
+	name := ownerEnd(msg, off)
+	if name < 0 {
+		return -1
+	}
+	end := name + 10 + int(binary.BigEndian.Uint16(msg[name+8:]))
 	if end > len(msg) {
 		return -1
 	}
@@ -375,12 +386,8 @@ func compressOwners(msg []byte, qnameLen int) ([]byte, bool) {
 	records := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
 	off := headerLen + qnameLen + 4
 	for range records {
-		end := off
-		for end < len(msg) && msg[end] != 0 {
-			end += 1 + int(msg[end])
-		}
-		end++ // the root label
-		if end+10 > len(msg) {
+		end := ownerEnd(msg, off)
+		if end < 0 {
 			return msg, false
 		}
 		if end-off == qnameLen && string(msg[off:end]) == string(qname) {
