@@ -186,9 +186,14 @@ type recordCache struct {
 
 type span struct{ start, end int32 }
 
-// maxCachedRecords bounds a reader's record cache; when full it starts
-// over.
-const maxCachedRecords = 4096
+// maxCachedRecords and maxCachedBytes bound a reader's record cache; when
+// either is reached it starts over. Typical records take 30-60 bytes; the
+// byte bound keeps large ones (an upstream's big TXT records) from pinning
+// megabytes per reader.
+const (
+	maxCachedRecords = 4096
+	maxCachedBytes   = 256 << 10
+)
 
 // put writes rr's stored form to b at off and returns the new offset, or
 // false when rr is not stored or does not fit.
@@ -204,7 +209,7 @@ func (c *recordCache) put(b []byte, off int, rr dns.RR) (int, bool) {
 // a question of qnameLen name bytes, whose records are the given
 // sections in order: each is stored the second time it is seen.
 func (c *recordCache) learn(msg []byte, qnameLen int, sections ...[]dns.RR) {
-	if len(c.at) >= maxCachedRecords {
+	if len(c.at) >= maxCachedRecords || len(c.bytes) >= maxCachedBytes {
 		clear(c.at)
 		c.bytes = c.bytes[:0]
 	}
@@ -218,7 +223,7 @@ func (c *recordCache) learn(msg []byte, qnameLen int, sections ...[]dns.RR) {
 			switch sp, ok := c.at[rr]; {
 			case !ok:
 				c.at[rr] = span{}
-			case sp.end == 0 && len(c.bytes)+end-off < 1<<31:
+			case sp.end == 0:
 				start := len(c.bytes)
 				c.bytes = append(c.bytes, msg[off:end]...)
 				c.at[rr] = span{int32(start), int32(len(c.bytes))}

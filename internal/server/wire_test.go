@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -244,5 +245,23 @@ func TestRecordCacheStartsOver(t *testing.T) {
 	c.learn(msg(first), qnameLen, []dns.RR{first})
 	if len(c.at) != 1 || c.at[first].end != 0 || len(c.bytes) != 0 {
 		t.Errorf("after filling up: %d records, first stored %v, %d bytes; want a fresh start", len(c.at), c.at[first].end != 0, len(c.bytes))
+	}
+
+	// Large records fill the byte bound long before the record bound.
+	clear(c.at)
+	c.bytes = c.bytes[:0]
+	text := `"` + strings.Repeat("x", 250) + `"`
+	stored := 0
+	for i := 0; stored < 2*maxCachedBytes; i++ {
+		rr, err := dns.NewRR(fmt.Sprintf("t%d.example. 60 IN TXT %s %s %s %s", i, text, text, text, text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.learn(msg(rr), qnameLen, []dns.RR{rr})
+		c.learn(msg(rr), qnameLen, []dns.RR{rr})
+		stored += 1000
+		if len(c.bytes) > maxCachedBytes+2000 {
+			t.Fatalf("the cache holds %d bytes, past its bound of %d", len(c.bytes), maxCachedBytes)
+		}
 	}
 }
