@@ -17,8 +17,8 @@ var cpuTarget = map[string]float64{wlBlocked: 8.0, wlCached: 8.0, wlMiss: 90, wl
 // floorTarget is the same target for blocked and cached queries put as a
 // ratio to the floor measured in the same run: 8.0 µs is 1.25 times the
 // reference machine's 6.4 µs echo server. The ratio carries over to another
-// machine; the absolute figure does not. The 1M-list runs have no floor measured in turn with them, so they have no
-// ratio.
+// machine; the absolute figure does not. The 1M-list runs have no floor
+// measured in turn with them, so they have no ratio.
 var floorTarget = map[string]float64{wlBlocked: 1.25, wlCached: 1.25}
 
 const (

@@ -122,12 +122,8 @@ func (h *Handler) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, e
 	}}
 	h.answers.WithLabelValues(sig.name).Inc()
 	if h.opts.Hits != nil {
-		at := req.Received
-		if at.IsZero() {
-			at = h.opts.Now()
-		}
 		h.opts.Hits.Log(hitlog.Event{
-			Time: at, Client: req.Client, Transport: req.Transport, QueryID: req.ID,
+			Time: req.ReceivedOr(h.opts.Now), Client: req.Client, Transport: req.Transport, QueryID: req.ID,
 			Name: req.Name, Type: dns.Type(req.Question.Qtype).String(), Class: dns.Class(req.Question.Qclass).String(),
 			Rule: sig.name, Exact: true, Source: Source, Action: action,
 			Rcode: dns.RcodeToString[resp.Rcode], Kind: hitlog.KindBypass,

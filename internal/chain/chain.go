@@ -72,6 +72,16 @@ type Request struct {
 	blocking func()
 }
 
+// ReceivedOr is when the server read the query, or now() when that is not
+// known (a Request built by a test or another caller): the time a hit log
+// gives the query.
+func (r *Request) ReceivedOr(now func() time.Time) time.Time {
+	if r.Received.IsZero() {
+		return now()
+	}
+	return r.Received
+}
+
 // Blocking tells the server that the calling handler is about to wait: on
 // the network, a timer or another query's answer. The server answers queries
 // that need no waiting (blocked, cached) on a few long-lived goroutines and

@@ -385,12 +385,8 @@ func (p *Policy) event(req *chain.Request, rule blocklist.Rule, rcode int) hitlo
 	if rule.Source == bypassList {
 		kind = hitlog.KindBypass
 	}
-	at := req.Received
-	if at.IsZero() {
-		at = p.now()
-	}
 	return hitlog.Event{
-		Time:        at,
+		Time:        req.ReceivedOr(p.now),
 		Client:      req.Client,
 		Transport:   req.Transport,
 		QueryID:     req.ID,
