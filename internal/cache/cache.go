@@ -220,14 +220,20 @@ func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, err
 	e, fresh := c.lookup(k, now)
 	switch {
 	case fresh:
-		c.hits.Inc()
-		req.Outcome = chain.OutcomeCached
-		return e.serve(now, req), nil
+		m, err := e.serve(now, req)
+		if err == nil {
+			c.hits.Inc()
+			req.Outcome = chain.OutcomeCached
+			return m, nil
+		}
+		// Asking next beats failing on an entry that cannot be read.
+		c.removeIf(k, e)
+		e = nil
 	case e != nil && e.recheckPending(now):
 		// A refresh failed less than ServfailTTL ago: spare the upstream
 		// as a remembered SERVFAIL would, but answer with the data.
 		c.hits.Inc()
-		return c.answerStale(e, req), nil
+		return c.answerStale(e, req)
 	}
 	c.misses.Inc()
 	req.Blocking() // next and the refresh below wait on the upstream
@@ -242,7 +248,9 @@ func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, err
 func (c *Cache) ask(ctx context.Context, req *chain.Request, k key, stale *entry) (*dns.Msg, error) {
 	msg, err := c.next.ServeDNS(ctx, req)
 	if c.settle(k, stale, msg, err) {
-		return c.answerStale(stale, req), nil
+		if m, staleErr := c.answerStale(stale, req); staleErr == nil {
+			return m, nil
+		}
 	}
 	return msg, err
 }
@@ -284,10 +292,14 @@ func (c *Cache) settle(k key, stale *entry, msg *dns.Msg, err error) (useStale b
 }
 
 // answerStale answers req from the expired entry e.
-func (c *Cache) answerStale(e *entry, req *chain.Request) *dns.Msg {
+func (c *Cache) answerStale(e *entry, req *chain.Request) (*dns.Msg, error) {
+	m, err := e.serveStale(req, c.policy.staleTTL)
+	if err != nil {
+		return nil, err
+	}
 	c.stale.Inc()
 	req.Outcome = chain.OutcomeCached
-	return e.serveStale(req, c.policy.staleTTL)
+	return m, nil
 }
 
 // lookup returns the entry for k and whether it is fresh. An expired entry is

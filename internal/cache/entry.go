@@ -1,6 +1,9 @@
 package cache
 
 import (
+	"encoding/binary"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -34,13 +37,16 @@ func keyFor(req *chain.Request) key {
 // modified after newEntry returns, so concurrent hits may read it without
 // locking.
 type entry struct {
-	rcode  int
-	answer []dns.RR // owned copies with clamped TTLs
-	ns     []dns.RR
-	extra  []dns.RR // never OPT or TSIG
-	ede    []dns.EDNS0_EDE
-	stored time.Time
-	expiry time.Time
+	rcode int
+	// records holds the answer, authority and additional records (never
+	// OPT or TSIG) with clamped TTLs, packed as a DNS message without
+	// question: one allocation the collector need not look into, where
+	// copies of the records would be a tree of several per record. A full
+	// cache then costs each collection little to mark. Nil for failures.
+	records []byte
+	ede     []dns.EDNS0_EDE
+	stored  time.Time
+	expiry  time.Time
 	// staleUntil ends the time after expiry in which the entry may be
 	// served stale (RFC 8767); it equals expiry for failures, which carry
 	// no data, and when serve-stale is off.
@@ -82,10 +88,12 @@ func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
 		return e, true
 	}
 	e.staleUntil = e.expiry.Add(p.staleFor)
-	negative := classify(msg) == kindNegative
-	e.answer = p.copyRecords(msg.Answer, negative)
-	e.ns = p.copyRecords(msg.Ns, negative)
-	e.extra = p.copyRecords(msg.Extra, negative)
+	records, err := p.packRecords(msg, classify(msg) == kindNegative)
+	if err != nil {
+		// Records that do not pack would not reach a client either.
+		return nil, false
+	}
+	e.records = records
 	return e, true
 }
 
@@ -95,17 +103,64 @@ func failureEntry(now time.Time, lifetime time.Duration) *entry {
 	return &entry{rcode: dns.RcodeServerFailure, stored: now, expiry: expiry, staleUntil: expiry}
 }
 
-func (p ttlPolicy) copyRecords(rrs []dns.RR, negative bool) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
-		if !storable(rr) {
+// packRecords packs msg's data records, uncompressed, and sets each
+// record's TTL in the packed bytes to the TTL it is stored with. The records
+// themselves are shared and left as they are.
+func (p ttlPolicy) packRecords(msg *dns.Msg, negative bool) ([]byte, error) {
+	data := dns.Msg{Answer: storableOnly(msg.Answer), Ns: storableOnly(msg.Ns), Extra: storableOnly(msg.Extra)}
+	wire, err := data.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("pack records: %w", err)
+	}
+	off := headerLen
+	for _, section := range [][]dns.RR{data.Answer, data.Ns, data.Extra} {
+		for _, rr := range section {
+			ttlAt, end, ok := recordBounds(wire, off)
+			if !ok {
+				return nil, fmt.Errorf("pack records: %s record at offset %d is cut short", dns.TypeToString[rr.Header().Rrtype], off)
+			}
+			binary.BigEndian.PutUint32(wire[ttlAt:], p.storedTTL(rr, negative))
+			off = end
+		}
+	}
+	return wire, nil
+}
+
+// storableOnly returns rrs without the records storable refuses, as rrs
+// itself when there are none.
+func storableOnly(rrs []dns.RR) []dns.RR {
+	for i, rr := range rrs {
+		if storable(rr) {
 			continue
 		}
-		cp := dns.Copy(rr)
-		cp.Header().Ttl = p.storedTTL(rr, negative)
-		out = append(out, cp)
+		out := slices.Clone(rrs[:i])
+		for _, rr := range rrs[i+1:] {
+			if storable(rr) {
+				out = append(out, rr)
+			}
+		}
+		return out
 	}
-	return out
+	return rrs
+}
+
+// headerLen is the size of a DNS message header; records start after it in
+// entry.records, which has no question.
+const headerLen = 12
+
+// recordBounds finds, in an uncompressed message, the TTL of the record
+// starting at off and where the record ends.
+func recordBounds(wire []byte, off int) (ttlAt, end int, ok bool) {
+	for off < len(wire) && wire[off] != 0 {
+		off += 1 + int(wire[off])
+	}
+	// The root label, type and class, TTL, RDLENGTH.
+	if off+11 > len(wire) {
+		return 0, 0, false
+	}
+	ttlAt = off + 5
+	end = off + 11 + int(binary.BigEndian.Uint16(wire[off+9:]))
+	return ttlAt, end, end <= len(wire)
 }
 
 // edeOptions keeps the Extended DNS Errors of any OPT in extra: the contract
@@ -165,20 +220,23 @@ func (r ttlRule) ttl(stored uint32) uint32 {
 // the message is the caller's, its records are shared. TTLs count down from
 // the stored (clamped) TTLs, and answer records owned by the query name get
 // the client's spelling back (DNS 0x20).
-func (e *entry) serve(now time.Time, req *chain.Request) *dns.Msg {
+func (e *entry) serve(now time.Time, req *chain.Request) (*dns.Msg, error) {
 	elapsed := wholeSeconds(now.Sub(e.stored))
 	if s := e.served.Load(); s != nil && s.elapsed == elapsed && s.spelling == req.Question.Name {
-		return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: e.rcode}, Answer: s.answer, Ns: s.ns, Extra: s.extra}
+		return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: e.rcode}, Answer: s.answer, Ns: s.ns, Extra: s.extra}, nil
 	}
-	m := e.build(req, ttlRule{elapsed: elapsed})
+	m, err := e.build(req, ttlRule{elapsed: elapsed})
+	if err != nil {
+		return nil, err
+	}
 	e.served.Store(&servedAnswer{elapsed: elapsed, spelling: req.Question.Name, answer: m.Answer, ns: m.Ns, extra: m.Extra})
-	return m
+	return m, nil
 }
 
 // serveStale is serve for an expired entry (RFC 8767 §4): every record gets
 // ttl, and an EDE says the answer is stale, 19 for NXDOMAIN and 3 otherwise
 // (RFC 8914 §4.4, §4.20).
-func (e *entry) serveStale(req *chain.Request, ttl uint32) *dns.Msg {
+func (e *entry) serveStale(req *chain.Request, ttl uint32) (*dns.Msg, error) {
 	return e.build(req, ttlRule{stale: true, staleTTL: ttl})
 }
 
@@ -189,27 +247,39 @@ func (e *entry) staleCode() uint16 {
 	return dns.ExtendedErrorCodeStaleAnswer
 }
 
-func (e *entry) build(req *chain.Request, rule ttlRule) *dns.Msg {
-	na, nn, nx := len(e.answer), len(e.ns), len(e.extra)
+// build unpacks e's records into a new answer for req. It fails only if
+// miekg/dns cannot unpack what it packed for newEntry.
+func (e *entry) build(req *chain.Request, rule ttlRule) (*dns.Msg, error) {
+	m := &dns.Msg{}
+	m.Rcode = e.rcode
+	var na, nn, nx int
+	if len(e.records) >= headerLen {
+		na = int(binary.BigEndian.Uint16(e.records[6:]))
+		nn = int(binary.BigEndian.Uint16(e.records[8:]))
+		nx = int(binary.BigEndian.Uint16(e.records[10:]))
+	}
 	total := na + nn + nx
 	if len(e.ede) > 0 || rule.stale {
 		total++
 	}
-	m := &dns.Msg{}
-	m.Rcode = e.rcode
 	if total == 0 {
-		return m
+		return m, nil
 	}
 	// One backing array for all sections; capacities are capped so that a
 	// caller appending to one section cannot overwrite the next.
 	rrs := make([]dns.RR, total)
-	copyWithTTL(rrs[:na], e.answer, rule)
-	copyWithTTL(rrs[na:na+nn], e.ns, rule)
-	copyWithTTL(rrs[na+nn:na+nn+nx], e.extra, rule)
-	for _, rr := range rrs[:na] {
-		if h := rr.Header(); equalFoldASCII(h.Name, req.Name) {
+	off := headerLen
+	for i := range na + nn + nx {
+		rr, next, err := dns.UnpackRR(e.records, off)
+		if err != nil {
+			return nil, fmt.Errorf("cache: unpack stored record %d of %s: %w", i, req.Question.Name, err)
+		}
+		h := rr.Header()
+		h.Ttl = rule.ttl(h.Ttl)
+		if i < na && equalFoldASCII(h.Name, req.Name) {
 			h.Name = req.Question.Name
 		}
+		rrs[i], off = rr, next
 	}
 	switch {
 	case rule.stale:
@@ -226,16 +296,7 @@ func (e *entry) build(req *chain.Request, rule ttlRule) *dns.Msg {
 	if total > na+nn {
 		m.Extra = rrs[na+nn : total : total]
 	}
-	return m
-}
-
-func copyWithTTL(dst, src []dns.RR, rule ttlRule) {
-	for i, rr := range src {
-		cp := dns.Copy(rr)
-		h := cp.Header()
-		h.Ttl = rule.ttl(h.Ttl)
-		dst[i] = cp
-	}
+	return m, nil
 }
 
 // ednsWith is a bare OPT carrying only the EDE options; the server reads no

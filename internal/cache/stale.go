@@ -43,7 +43,7 @@ func (c *Cache) refreshWithTimer(ctx context.Context, req *chain.Request, k key,
 	case <-r.done:
 		switch {
 		case r.useStale:
-			return c.answerStale(e, req), nil
+			return c.answerStale(e, req)
 		case r.err != nil:
 			return nil, r.err
 		}
@@ -53,14 +53,14 @@ func (c *Cache) refreshWithTimer(ctx context.Context, req *chain.Request, k key,
 		}
 		return r.msg.Copy(), nil
 	case <-timer:
-		return c.answerStale(e, req), nil
+		return c.answerStale(e, req)
 	case <-ctx.Done():
 		// Past the query's own deadline stale beats SERVFAIL; a client
 		// that went away gets nothing anyway.
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, fmt.Errorf("cache: waiting for refresh: %w", ctx.Err())
 		}
-		return c.answerStale(e, req), nil
+		return c.answerStale(e, req)
 	}
 }
 
