@@ -23,15 +23,20 @@ type Rule struct {
 //
 // Layout: a node is identified by its path, which for reversed labels is
 // just the domain suffix it stands for ("com", "deepseek.com"), so the whole
-// trie is one map from suffix to node, with no child pointers or edge table.
-// Following an edge is one map read of the next longer suffix, and a missing
-// node ends the walk early, as in a pointer trie. The keys are substrings of
-// the rule names, so label bytes are stored once. On a 1M-entry list this
-// kept 95 MB against 134 MB for a (parent, label) edge map plus a node
-// slice, and built and looked up faster (string keys take the map's fast path).
-// (Go 1.26 with 12-octet nodes: 122 MB; with today's 8-octet nodes: 95 MB.)
+// trie is one hash table from suffix to node, with no child pointers or edge
+// table. Following an edge is one read of the next longer suffix, and a
+// missing node ends the walk early, as in a pointer trie.
+//
+// The table is Dijk's own (nodeTable), not a Go map: its slots and the name
+// bytes they point into hold no pointers, so the collector never looks
+// inside a million-entry list, and a slot takes 16 octets where a map slot
+// with a string key took 24, in a map that rounds its size up to a power of
+// two. A node's name is a suffix of the rule name that created it, so
+// suffix nodes point into the same bytes, and the lines the names were
+// parsed from can go. On a 1M-entry list (BenchmarkLoad1M) the trie keeps
+// 63 MB where a map[string]node and the line strings kept 91 MB.
 type Trie struct {
-	nodes map[string]node
+	nodes nodeTable
 	// subdomains holds the "*.name" rules, keyed like nodes. They are rare
 	// outside RPZ feeds, so a flag in the node says when to look here
 	// instead of every node carrying a third slot.
@@ -45,11 +50,10 @@ type listSource struct {
 	name, version string
 }
 
-// node holds the rules attached to one name in 8 octets, which keeps a map
-// slot at 24 octets (32 with a third word): the map is most of the trie's
-// memory. Each word is 1 + an index into Trie.rules (0: no rule) in its
-// low 31 bits and a flag in the top bit. Which word a rule sits in says
-// its kind, so lookups never read the rules they pass.
+// node holds the rules attached to one name in 8 octets. Each word is 1 +
+// an index into Trie.rules (0: no rule) in its low 31 bits and a flag in
+// the top bit. Which word a rule sits in says its kind, so lookups never
+// read the rules they pass.
 type node struct {
 	exact  uint32 // flag: some rule lies strictly below this name (see HasBelow)
 	suffix uint32 // flag: a subdomains rule for this name is in Trie.subdomains
@@ -60,12 +64,14 @@ const (
 	slotMask = nodeFlag - 1
 )
 
-// rule is Rule without the repeated strings: the source is an index into
-// Trie.sources, since a list contributes thousands of rules.
+// rule is Rule without the repeated strings: the name is a span of the
+// node table's name bytes and the source an index into Trie.sources, since
+// a list contributes thousands of rules.
 type rule struct {
-	name string
-	meta uint32 // source index << 4 | kind << 2 | action
-	line uint32 // a list with more than 4G lines cannot be held in memory anyway
+	nameAt  uint32
+	meta    uint32 // source index << 4 | kind << 2 | action
+	line    uint32 // a list with more than 4G lines cannot be held in memory anyway
+	nameLen uint8
 }
 
 // maxSources is how many sources meta has room for.
@@ -87,17 +93,17 @@ type Builder struct {
 
 // NewBuilder returns an empty Builder.
 func NewBuilder() *Builder {
-	return newBuilder(0)
+	return newBuilder(listSize{})
 }
 
-// newBuilder sizes the builder for about entries rules up front: growing a
-// map of a million string keys rehashes them, which costs more than the
+// newBuilder sizes the builder for a list of about size up front: growing
+// a table of a million names rehashes them, which costs more than the
 // inserts themselves.
-func newBuilder(entries int) *Builder {
+func newBuilder(size listSize) *Builder {
 	return &Builder{
 		trie: &Trie{
-			nodes: make(map[string]node, entries),
-			rules: make([]rule, 0, entries),
+			nodes: newNodeTable(size.lines, size.bytes),
+			rules: make([]rule, 0, size.lines),
 		},
 		sourceIDs: make(map[string]uint32),
 	}
@@ -130,17 +136,12 @@ func (b *Builder) Add(source string, e Entry) {
 // authoritative (the parsers set it; Add derives it from Exact).
 func (b *Builder) add(source string, e Entry) {
 	t := b.trie
-	nodes := t.nodes
-	// Create the nodes for every proper suffix, TLD first, so that lookups
-	// can stop at the first suffix that has no node.
-	for dot := strings.LastIndexByte(e.Name, '.'); dot >= 0; dot = strings.LastIndexByte(e.Name[:dot], '.') {
-		suffix := e.Name[dot+1:]
-		if n, ok := nodes[suffix]; !ok || n.exact&nodeFlag == 0 {
-			n.exact |= nodeFlag
-			nodes[suffix] = n
-		}
+	nodes := &t.nodes
+	i, h, found := nodes.find(e.Name)
+	var n node
+	if found {
+		n = nodes.slots[i].node
 	}
-	n := nodes[e.Name]
 	var taken bool
 	switch e.Kind {
 	case KindExact:
@@ -156,8 +157,33 @@ func (b *Builder) add(source string, e Entry) {
 	if len(t.rules) >= slotMask-1 {
 		panic("blocklist: more than 2^31 rules in one trie")
 	}
-	t.rules = append(t.rules, rule{name: e.Name, meta: packMeta(b.sourceID(source), e.Kind, e.Action), line: uint32(e.Line)})
-	slot := uint32(len(t.rules))
+	if !found {
+		// The name's bytes go in once; its suffixes point into them.
+		at := nodes.appendName(e.Name)
+		nodes.insert(at, len(e.Name), h)
+		// Create the nodes for every proper suffix, longest first, up
+		// to one that exists: its own suffixes were made with it. Lookups
+		// stop at the first suffix without a node, and the flag tells
+		// HasBelow that some rule lies below.
+		for dot := strings.IndexByte(e.Name, '.'); dot >= 0; {
+			suffix := e.Name[dot+1:]
+			j, h, ok := nodes.find(suffix)
+			if !ok {
+				j = nodes.insert(at+uint32(dot+1), len(suffix), h)
+			}
+			nodes.slots[j].node.exact |= nodeFlag
+			next := strings.IndexByte(suffix, '.')
+			if ok || next < 0 {
+				break
+			}
+			dot += next + 1
+		}
+		// Inserting may have grown the table and moved the name's slot.
+		i, _, _ = nodes.find(e.Name)
+	}
+	slot := uint32(len(t.rules)) + 1
+	at := nodes.slots[i].nameAt
+	t.rules = append(t.rules, rule{nameAt: at, nameLen: uint8(len(e.Name)), meta: packMeta(b.sourceID(source), e.Kind, e.Action), line: uint32(e.Line)})
 	switch e.Kind {
 	case KindExact:
 		n.exact |= slot
@@ -170,9 +196,10 @@ func (b *Builder) add(source string, e Entry) {
 		if t.subdomains == nil {
 			t.subdomains = make(map[string]uint32)
 		}
-		t.subdomains[e.Name] = slot
+		t.subdomains[nodes.name(at, len(e.Name))] = slot
 	}
-	nodes[e.Name] = n
+	nodes.slots[i].node.exact |= n.exact
+	nodes.slots[i].node.suffix |= n.suffix
 }
 
 // setVersion records the content version of a source already added.
@@ -201,6 +228,7 @@ func (b *Builder) sourceID(source string) uint32 {
 func (b *Builder) Build() *Trie {
 	t := b.trie
 	b.trie, b.sourceIDs = nil, nil
+	t.nodes.fit()
 	return t
 }
 
@@ -250,7 +278,7 @@ func (t *Trie) Lookup(name string) (Rule, bool) {
 			break
 		}
 		key := folded[len(folded)-(end-start):]
-		n, ok := t.nodes[key]
+		n, ok := t.nodes.get(key)
 		if !ok {
 			break
 		}
@@ -300,7 +328,7 @@ func (t *Trie) HasBelow(name string) bool {
 		}
 		folded = unsafe.String(&buf[0], n) // map reads do not retain the key
 	}
-	n, ok := t.nodes[folded]
+	n, ok := t.nodes.get(folded)
 	return ok && n.exact&nodeFlag != 0
 }
 
@@ -309,7 +337,7 @@ func (t *Trie) rule(slot uint32) Rule {
 	r := t.rules[slot-1]
 	src := t.sources[r.source()]
 	kind := r.kind()
-	return Rule{Name: r.name, Exact: kind == KindExact, Kind: kind, Action: r.action(), Source: src.name, Version: src.version, Line: int(r.line)}
+	return Rule{Name: t.nodes.name(r.nameAt, int(r.nameLen)), Exact: kind == KindExact, Kind: kind, Action: r.action(), Source: src.name, Version: src.version, Line: int(r.line)}
 }
 
 // labelStart returns where the label ending at end begins: just after the
