@@ -78,6 +78,7 @@ type Cache struct {
 	lru    *lru.Cache[key, *entry] // nil when caching is disabled
 	policy ttlPolicy
 	now    func() time.Time
+	epoch  time.Time // instant 0
 
 	// Background refreshes (Options.StaleAfter); see stale.go.
 	staleAfter time.Duration
@@ -140,6 +141,7 @@ func New(opts Options, next chain.Handler) (*Cache, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.epoch = c.now()
 	if opts.Size > 0 {
 		c.lru, err = lru.New[key, *entry](opts.Size)
 		if err != nil {
@@ -216,7 +218,7 @@ func (c *Cache) ServeDNS(ctx context.Context, req *chain.Request) (*dns.Msg, err
 		return c.next.ServeDNS(ctx, req)
 	}
 	k := keyFor(req)
-	now := c.now()
+	now := c.clock()
 	e, fresh := c.lookup(k, now)
 	switch {
 	case fresh:
@@ -263,7 +265,7 @@ func (c *Cache) settle(k key, stale *entry, msg *dns.Msg, err error) (useStale b
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	now := c.now()
+	now := c.clock()
 	failed := err != nil || classify(msg) == kindFailure
 	// Only while stale is still the cached entry: after Purge, eviction or
 	// a concurrent refresh it must not come back.
@@ -305,7 +307,7 @@ func (c *Cache) answerStale(e *entry, req *chain.Request) (*dns.Msg, error) {
 // lookup returns the entry for k and whether it is fresh. An expired entry is
 // returned as not fresh while it may be served stale; past that it is removed.
 // It does not allocate.
-func (c *Cache) lookup(k key, now time.Time) (e *entry, fresh bool) {
+func (c *Cache) lookup(k key, now instant) (e *entry, fresh bool) {
 	e, ok := c.lru.Get(k)
 	if !ok {
 		return nil, false
@@ -318,6 +320,13 @@ func (c *Cache) lookup(k key, now time.Time) (e *entry, fresh bool) {
 	}
 	c.removeIf(k, e)
 	return nil, false
+}
+
+// clock returns the current instant. Time.Sub uses the monotonic clock
+// when both times carry it, as time.Now's do, so a step of the wall clock
+// neither expires nor revives entries.
+func (c *Cache) clock() instant {
+	return instant(c.now().Sub(c.epoch))
 }
 
 // current reports whether e is still the entry stored under k.

@@ -629,7 +629,7 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 	f.next.set(aReply(t, "300"), nil)
 	req := newReq("example.com.", dns.TypeA)
 	f.query(t, req)
-	now := f.clock.Now()
+	now := f.c.clock()
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, ok := f.c.lookup(keyFor(req), now); !ok {
 			t.Fatal("lookup missed a warm entry")

@@ -33,6 +33,12 @@ func keyFor(req *chain.Request) key {
 	}
 }
 
+// instant is a point on a cache's clock: the time since the cache was
+// made, by Options.Now.
+type instant time.Duration
+
+func (a instant) add(d time.Duration) instant { return a + instant(d) }
+
 // entry is one cached answer. Apart from the atomic recheckAt it is never
 // modified after newEntry returns, so concurrent hits may read it without
 // locking.
@@ -45,15 +51,17 @@ type entry struct {
 	// cache then costs each collection little to mark. Nil for failures.
 	records []byte
 	ede     []dns.EDNS0_EDE
-	stored  time.Time
-	expiry  time.Time
+	// Instants, not time.Time: a Location pointer in each of these would
+	// be three more words for the collector to read in every entry.
+	stored instant
+	expiry instant
 	// staleUntil ends the time after expiry in which the entry may be
 	// served stale (RFC 8767); it equals expiry for failures, which carry
 	// no data, and when serve-stale is off.
-	staleUntil time.Time
-	// recheckAt is when a refresh that failed may be tried again, in unix
-	// nanoseconds of the injected clock (0: none failed). It lives on the
-	// stale entry because a failure entry stored over it would hide it.
+	staleUntil instant
+	// recheckAt is the instant a refresh that failed may be tried again
+	// (0: none failed). It lives on the stale entry because a failure
+	// entry stored over it would hide it.
 	recheckAt atomic.Int64
 	// served is the last fresh answer built from the entry. It is handed
 	// out again while the whole seconds elapsed and the client's spelling
@@ -71,7 +79,7 @@ type servedAnswer struct {
 
 // newEntry builds the cache's own copy of msg, or reports that msg must not
 // be cached (see ttlPolicy.ttlFor).
-func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
+func (p ttlPolicy) newEntry(msg *dns.Msg, now instant) (*entry, bool) {
 	lifetime, ok := p.ttlFor(msg)
 	if !ok {
 		return nil, false
@@ -80,14 +88,14 @@ func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
 		rcode:  msg.Rcode,
 		ede:    edeOptions(msg.Extra),
 		stored: now,
-		expiry: now.Add(lifetime),
+		expiry: now.add(lifetime),
 	}
 	e.staleUntil = e.expiry
 	// A failure carries no data worth serving, only its rcode and EDE.
 	if classify(msg) == kindFailure {
 		return e, true
 	}
-	e.staleUntil = e.expiry.Add(p.staleFor)
+	e.staleUntil = e.expiry.add(p.staleFor)
 	records, err := p.packRecords(msg, classify(msg) == kindNegative)
 	if err != nil {
 		// Records that do not pack would not reach a client either.
@@ -98,8 +106,8 @@ func (p ttlPolicy) newEntry(msg *dns.Msg, now time.Time) (*entry, bool) {
 }
 
 // failureEntry remembers that next returned an error.
-func failureEntry(now time.Time, lifetime time.Duration) *entry {
-	expiry := now.Add(lifetime)
+func failureEntry(now instant, lifetime time.Duration) *entry {
+	expiry := now.add(lifetime)
 	return &entry{rcode: dns.RcodeServerFailure, stored: now, expiry: expiry, staleUntil: expiry}
 }
 
@@ -181,24 +189,24 @@ func edeOptions(extra []dns.RR) []dns.EDNS0_EDE {
 	return out
 }
 
-func (e *entry) expired(now time.Time) bool {
-	return !now.Before(e.expiry)
+func (e *entry) expired(now instant) bool {
+	return now >= e.expiry
 }
 
 // staleServable reports whether the expired entry may still be served stale.
-func (e *entry) staleServable(now time.Time) bool {
-	return now.Before(e.staleUntil)
+func (e *entry) staleServable(now instant) bool {
+	return now < e.staleUntil
 }
 
 // failedRefresh remembers that a refresh failed at now, so that for wait
 // more queries are answered stale without asking next.
-func (e *entry) failedRefresh(now time.Time, wait time.Duration) {
-	e.recheckAt.Store(now.Add(wait).UnixNano())
+func (e *entry) failedRefresh(now instant, wait time.Duration) {
+	e.recheckAt.Store(int64(now.add(wait)))
 }
 
 // recheckPending reports whether a failed refresh is too recent to retry.
-func (e *entry) recheckPending(now time.Time) bool {
-	return now.UnixNano() < e.recheckAt.Load()
+func (e *entry) recheckPending(now instant) bool {
+	return int64(now) < e.recheckAt.Load()
 }
 
 // ttlRule says how served TTLs derive from stored ones: counted down by
@@ -220,8 +228,8 @@ func (r ttlRule) ttl(stored uint32) uint32 {
 // the message is the caller's, its records are shared. TTLs count down from
 // the stored (clamped) TTLs, and answer records owned by the query name get
 // the client's spelling back (DNS 0x20).
-func (e *entry) serve(now time.Time, req *chain.Request) (*dns.Msg, error) {
-	elapsed := wholeSeconds(now.Sub(e.stored))
+func (e *entry) serve(now instant, req *chain.Request) (*dns.Msg, error) {
+	elapsed := wholeSeconds(time.Duration(now - e.stored))
 	if s := e.served.Load(); s != nil && s.elapsed == elapsed && s.spelling == req.Question.Name {
 		return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: e.rcode}, Answer: s.answer, Ns: s.ns, Extra: s.extra}, nil
 	}

@@ -284,7 +284,7 @@ func TestStaleEntriesKeptUntilStaleFor(t *testing.T) {
 			f.query(t, newReq("example.com.", dns.TypeA))
 			f.clock.Advance(tt.advance)
 			// lookup alone: a query would refill the entry from next.
-			f.c.lookup(keyFor(newReq("example.com.", dns.TypeA)), f.clock.Now())
+			f.c.lookup(keyFor(newReq("example.com.", dns.TypeA)), f.c.clock())
 			if got := f.c.Len(); got != tt.wantLen {
 				t.Errorf("Len = %d, want %d", got, tt.wantLen)
 			}
