@@ -60,6 +60,8 @@ type sample struct {
 	latRate            int       // offered load of the latency runs: half the median peak (the floor's: Dijk's)
 	meanLat, p99Lat    []float64 // seconds, at latRate, answered queries only
 	latLoss            []float64 // % lost at latRate
+	p99AtDijk          []float64 // seconds, at Dijk's latRate (other resolvers only), answered queries only
+	lossAtDijk         []float64 // % lost at Dijk's latRate
 	others             []float64 // % of the resolver's core used by anything else during the fixed-load runs
 	rcodes             string
 	floor              bool // the floor server's, which answers every query NOERROR
@@ -223,12 +225,12 @@ type target struct {
 
 // rotate returns ts starting at index k, so that across repetitions each
 // server takes each place in the order.
-func rotate(ts []*target, k int) []*target {
+func rotate[T any](ts []T, k int) []T {
 	if len(ts) == 0 {
 		return ts
 	}
 	k %= len(ts)
-	return append(append([]*target{}, ts[k:]...), ts[:k]...)
+	return append(append([]T{}, ts[k:]...), ts[:k]...)
 }
 
 func (b *bench) startUpstream(cpu string, port int, name string) (*process, error) {
@@ -267,7 +269,7 @@ func (b *bench) measureFloor() *target {
 		b.peakRun(t, s, b.fs.cached, false, rep)
 	}
 	for rep := range b.opts.reps {
-		b.latencyRun(t, s, b.fs.cached, false, rep)
+		b.latencyRun(latencyJob{t: t, s: s}, b.fs.cached, false, rep)
 	}
 	b.floor = s
 	return t
@@ -382,21 +384,34 @@ func (b *bench) measureWorkloads(floor *target) {
 				b.peakRun(t, samples[t], file, miss, rep)
 			}
 		}
-		latTurns := live
-		if withFloor && !floor.p.exited() {
-			// The floor at Dijk's latency load shows how much of Dijk's
-			// tail the load tool, the kernel and the machine add anyway.
-			for t, s := range samples {
-				if t.r.name == "Dijk" && len(s.peakQPS) > 0 {
-					floorSample.latRate = halfPeak(s)
-					latTurns = append(append([]*target{}, live...), floor)
-				}
+		// Each resolver is measured at half of its own peak, and the others
+		// also at Dijk's (if they can carry it): a resolver with a higher
+		// peak is otherwise judged at a higher load, where queueing alone
+		// lengthens the tail.
+		dijkRate := 0
+		for t, s := range samples {
+			if t.r.name == "Dijk" && len(s.peakQPS) > 0 {
+				dijkRate = halfPeak(s)
 			}
 		}
-		b.logf("%s: %d× latency at half of each resolver's peak", wl, o.reps)
+		var jobs []latencyJob
+		for _, t := range live {
+			jobs = append(jobs, latencyJob{t: t, s: samples[t]})
+			if s := samples[t]; dijkRate > 0 && t.r.name != "Dijk" && len(s.peakQPS) > 0 && halfPeak(s) != dijkRate &&
+				median(s.peakQPS) > float64(dijkRate) {
+				jobs = append(jobs, latencyJob{t: t, s: s, atDijk: dijkRate})
+			}
+		}
+		if withFloor && !floor.p.exited() && dijkRate > 0 {
+			// The floor at Dijk's latency load shows how much of Dijk's
+			// tail the load tool, the kernel and the machine add anyway.
+			floorSample.latRate = dijkRate
+			jobs = append(jobs, latencyJob{t: floor, s: floorSample})
+		}
+		b.logf("%s: %d× latency at half of each resolver's peak, and at Dijk's", wl, o.reps)
 		for rep := range o.reps {
-			for _, t := range rotate(latTurns, rep) {
-				b.latencyRun(t, samples[t], file, miss, rep)
+			for _, j := range rotate(jobs, rep) {
+				b.latencyRun(j, file, miss, rep)
 			}
 		}
 		for _, t := range live {
@@ -513,30 +528,48 @@ func halfPeak(s *sample) int {
 	return max(int(median(s.peakQPS)/2), 100)
 }
 
-// latencyRun offers s.latRate, by default half the median peak, and
-// records every query's latency.
-func (b *bench) latencyRun(t *target, s *sample, file string, miss bool, rep int) {
+// latencyJob is one resolver's latency run: at half of its own peak, or,
+// when atDijk is set, at that load (Dijk's half peak).
+type latencyJob struct {
+	t      *target
+	s      *sample
+	atDijk int
+}
+
+// latencyRun offers j's load and records every query's latency.
+func (b *bench) latencyRun(j latencyJob, file string, miss bool, rep int) {
 	o := b.opts
+	t, s := j.t, j.s
 	if s.latRate == 0 {
 		if len(s.peakQPS) == 0 {
 			return
 		}
 		s.latRate = halfPeak(s)
 	}
-	f := b.fileFor(file, miss, s.latRate)
+	rate, kind, label := s.latRate, "latency", ""
+	if j.atDijk > 0 {
+		rate, kind, label = j.atDijk, "latency-at-dijk", " (Dijk's ½ peak)"
+	}
+	f := b.fileFor(file, miss, rate)
 	res, err := runDNSPerf(o.loadCPU, perfArgs{addr: t.host, port: t.r.port, file: f, seconds: o.seconds,
-		qps: s.latRate, once: miss, verbose: true, clients: 1, inflight: 100}, b.logPath(t.r, what(s, "latency", rep)))
+		qps: rate, once: miss, verbose: true, clients: 1, inflight: 100}, b.logPath(t.r, what(s, kind, rep)))
 	if err != nil {
-		b.note("%s %s latency run %d failed: %v", t.r.name, s.workload, rep+1, err)
+		b.note("%s %s %s run %d failed: %v", t.r.name, s.workload, kind, rep+1, err)
 		return
 	}
 	p99 := percentile(res.latencies, 0, 99)
-	s.meanLat = append(s.meanLat, mean(res.latencies))
-	s.p99Lat = append(s.p99Lat, p99)
-	s.latLoss = append(s.latLoss, 100*float64(res.lost)/float64(max(res.sent, 1)))
+	loss := 100 * float64(res.lost) / float64(max(res.sent, 1))
+	if j.atDijk > 0 {
+		s.p99AtDijk = append(s.p99AtDijk, p99)
+		s.lossAtDijk = append(s.lossAtDijk, loss)
+	} else {
+		s.meanLat = append(s.meanLat, mean(res.latencies))
+		s.p99Lat = append(s.p99Lat, p99)
+		s.latLoss = append(s.latLoss, loss)
+	}
 	b.checkRun(s, res)
-	b.rawf("%s | %s | latency at %d qps | run %d | %d answers, %d lost | mean %s p50 %s p99 %s max %s | load %s",
-		t.r.name, s.workload, s.latRate, rep+1, len(res.latencies), res.lost, fmtLat(mean(res.latencies)),
+	b.rawf("%s | %s | latency at %d qps%s | run %d | %d answers, %d lost | mean %s p50 %s p99 %s max %s | load %s",
+		t.r.name, s.workload, rate, label, rep+1, len(res.latencies), res.lost, fmtLat(mean(res.latencies)),
 		fmtLat(percentile(res.latencies, 0, 50)), fmtLat(p99), fmtLat(percentile(res.latencies, 0, 100)), loadavg1())
 }
 

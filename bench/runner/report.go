@@ -149,7 +149,7 @@ func (b *bench) workloadOrder() []string {
 func (b *bench) mainTable() string {
 	fixed := fmt.Sprintf("@%dk", b.opts.fixedQPS/1000)
 	header := []string{"Workload", "Resolver", "CPU µs/query " + fixed, "Answered qps " + fixed,
-		"Peak qps", "Mean latency @½ peak", "p99 @½ peak", "Lost @½ peak", "Peak RSS", "Core " + b.opts.resolverCPU + " used by others"}
+		"Peak qps", "Mean latency @½ peak", "p99 @½ peak", "Lost @½ peak", "p99 (lost) @ Dijk's ½ peak", "Peak RSS", "Core " + b.opts.resolverCPU + " used by others"}
 	var rows [][]string
 	for _, wl := range b.workloadOrder() {
 		for _, r := range b.resolvers {
@@ -167,10 +167,30 @@ func (b *bench) mainTable() string {
 			}
 			rows = append(rows, []string{wl, r.name, fmtUS(median(s.cpuUS)), fmtQPS(median(s.achievedQPS)),
 				fmtQPS(median(s.peakQPS)), fmtLat(median(s.meanLat)),
-				fmtLat(median(s.p99Lat)), fmtPct(median(s.latLoss)), fmtMB(rss), fmtPct(median(s.others))})
+				fmtLat(median(s.p99Lat)), fmtPct(median(s.latLoss)), b.atDijksLoad(s), fmtMB(rss), fmtPct(median(s.others))})
 		}
 	}
 	return mdTable(header, rows)
+}
+
+// atDijksLoad is s's p99 latency and loss at Dijk's latency load: from the
+// runs at that load, or from its own when its half peak is the same.
+func (b *bench) atDijksLoad(s *sample) string {
+	p99, loss := s.p99AtDijk, s.lossAtDijk
+	if len(p99) == 0 {
+		d := b.find("Dijk", s.workload)
+		if d == nil || len(s.p99Lat) == 0 || d.latRate == 0 {
+			return "–"
+		}
+		if median(s.peakQPS) <= float64(d.latRate) {
+			return "– (above its peak)"
+		}
+		if s.latRate != d.latRate {
+			return "–"
+		}
+		p99, loss = s.p99Lat, s.latLoss
+	}
+	return fmt.Sprintf("%s (%s)", fmtLat(median(p99)), fmtPct(median(loss)))
 }
 
 // ratioTable compares Dijk's CPU per query with each other resolver's.
@@ -334,6 +354,11 @@ func (b *bench) dijkTargets() []string {
 			if f, _, ok := b.floorP99(wl); ok {
 				got += "; the floor at the same load: " + fmtLat(f)
 			}
+			for _, r := range b.resolvers {
+				if o := b.find(r.name, wl); r.name != "Dijk" && o != nil && len(o.p99AtDijk) > 0 {
+					got += fmt.Sprintf("; %s at the same load: %s", r.name, fmtLat(median(o.p99AtDijk)))
+				}
+			}
 			check(fmt.Sprintf("p99 < 1 ms at half of peak (%s, %d qps)", wl, s.latRate), v < p99TargetSec, got)
 		}
 	}
@@ -386,6 +411,7 @@ func (b *bench) report() error {
 		b.opts.peakClients, b.opts.peakInflight)
 	w("Latency @½ peak: dnsperf -v at half the median peak qps; mean and p99 of the answered queries' latencies, lost queries counted apart ")
 	w("(dnsperf also counts the queries still in flight when its time limit ends as lost). ")
+	w("p99 (lost) @ Dijk's ½ peak: the same, with each resolver offered Dijk's latency load, so that tails are compared at one load; a resolver whose peak is below that load queues and loses queries there. ")
 	w("Peak RSS is VmHWM at the end of the resolver's workload session (1M row: right after the list loaded). ")
 	w("Core %s used by others: the share of that core's busy time (/proc/stat) not spent by the resolver during the fixed-load runs: ", b.opts.resolverCPU)
 	w("other processes, interrupts, the kernel's loopback work done outside the resolver's syscalls. Above a few percent the machine was not quiet and CPU figures run high.\n\n")

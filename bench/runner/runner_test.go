@@ -249,3 +249,43 @@ func TestFloorP99(t *testing.T) {
 		t.Errorf("floor table lacks the floor's p99 at Dijk's load:\n%s", table)
 	}
 }
+
+// TestAtDijksLoad checks how the main table and the p99 target show other
+// resolvers' tails at Dijk's latency load.
+func TestAtDijksLoad(t *testing.T) {
+	dijk := &sample{resolver: "Dijk", workload: wlMiss, peakQPS: []float64{17000}, latRate: 8500,
+		p99Lat: []float64{0.002}, latLoss: []float64{0}}
+	tests := []struct {
+		name string
+		s    *sample
+		want string
+	}{
+		{"measured at Dijk's load", &sample{resolver: "Unbound", workload: wlMiss, peakQPS: []float64{12000}, latRate: 6000,
+			p99Lat: []float64{0.001}, p99AtDijk: []float64{0.004, 0.003, 0.005}, lossAtDijk: []float64{0, 0.5, 0}}, "4.00 ms (0.00%)"},
+		{"own half peak equals Dijk's", &sample{resolver: "Unbound", workload: wlMiss, peakQPS: []float64{17000}, latRate: 8500,
+			p99Lat: []float64{0.0012}, latLoss: []float64{0}}, "1.20 ms (0.00%)"},
+		{"Dijk's load above its peak", &sample{resolver: "dnsmasq", workload: wlMiss, peakQPS: []float64{5000}, latRate: 2500,
+			p99Lat: []float64{0.0008}}, "– (above its peak)"},
+		{"not measured", &sample{resolver: "Unbound", workload: wlMiss, peakQPS: []float64{12000}, latRate: 6000,
+			p99Lat: []float64{0.001}}, "–"},
+		{"Dijk itself", dijk, "2.00 ms (0.00%)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &bench{resolvers: []*resolver{{name: "Dijk"}, {name: tt.s.resolver}}, samples: []*sample{dijk, tt.s}}
+			if got := b.atDijksLoad(tt.s); got != tt.want {
+				t.Errorf("atDijksLoad = %q, want %q", got, tt.want)
+			}
+			var line string
+			for _, l := range b.dijkTargets() {
+				if strings.Contains(l, "p99") {
+					line = l
+				}
+			}
+			named := strings.Contains(line, tt.s.resolver+" at the same load")
+			if wantNamed := len(tt.s.p99AtDijk) > 0; named != wantNamed {
+				t.Errorf("p99 target names %s at the same load: %v, want %v: %s", tt.s.resolver, named, wantNamed, line)
+			}
+		})
+	}
+}
