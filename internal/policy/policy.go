@@ -92,11 +92,9 @@ type active struct {
 	groups []Group
 	serial uint32
 	loaded time.Time // when these lists went into force
-	// parts holds the shared records of blocked answers (*blockParts) by
-	// rule name, and partsByKey those of a name's other lists and TTLs by
-	// partsKey; they name the serial, so they live with it.
-	parts, partsByKey sync.Map
-	nparts            atomic.Int32
+	// parts holds the shared records of blocked answers; they name the
+	// serial, so they live with it.
+	parts partsTable
 }
 
 // groupFor picks the group of the most specific network containing addr;
@@ -233,7 +231,7 @@ func (p *Policy) store(block, allow *blocklist.Trie, groups []Group) {
 		serial = old.serial + 1 // caches must see a new serial on every change
 	}
 	def := &Group{Block: block, Allow: allow, Sinkhole: p.sink}
-	p.active.Store(&active{def: def, groups: groups, serial: serial, loaded: p.now()})
+	p.active.Store(&active{def: def, groups: groups, serial: serial, loaded: p.now(), parts: newPartsTable()})
 }
 
 // ServeDNS answers blocked names and forwards the rest.

@@ -326,11 +326,12 @@ func BenchmarkBlockedQuery(b *testing.B) {
 	}
 }
 
-// BenchmarkBlockedQueryManyRules blocks names under more distinct rules than
-// the shared answer parts are kept for (maxBlockParts), as a flood across a
-// large list does: every answer builds its own SOA and EDE.
+// BenchmarkBlockedQueryManyRules blocks names under twice as many distinct
+// rules as the policy keeps shared answer parts for (partsSlots), in turn,
+// as a flood across a large list does: nearly every answer builds its own
+// SOA and EDE.
 func BenchmarkBlockedQueryManyRules(b *testing.B) {
-	const rules = 2 * maxBlockParts
+	const rules = 2 * partsSlots
 	var list strings.Builder
 	names := make([]string, rules)
 	for i := range rules {
@@ -346,18 +347,42 @@ func BenchmarkBlockedQueryManyRules(b *testing.B) {
 		reqs[i] = newRequest(n, dns.TypeA, true)
 	}
 	ctx := context.Background()
-	for _, req := range reqs { // fill the shared parts
-		if _, err := p.ServeDNS(ctx, req); err != nil {
-			b.Fatal(err)
-		}
-	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := p.ServeDNS(ctx, reqs[maxBlockParts+i%maxBlockParts]); err != nil {
+		if _, err := p.ServeDNS(ctx, reqs[i%rules]); err != nil {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkBlockedQueryAfterFlood blocks one name again and again after
+// names under four times as many distinct rules as the policy keeps shared
+// answer parts for were blocked once each since the lists loaded, as a
+// long-running resolver's are.
+func BenchmarkBlockedQueryAfterFlood(b *testing.B) {
+	const rules = 4 * partsSlots
+	var list strings.Builder
+	for i := range rules + 1 {
+		fmt.Fprintf(&list, "r%d.example\n", i)
+	}
+	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, list.String()), nil, &countingNext{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range rules {
+		if _, err := p.ServeDNS(ctx, newRequest(fmt.Sprintf("www.r%d.example.", i), dns.TypeA, true)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	req := newRequest(fmt.Sprintf("www.r%d.example.", rules), dns.TypeA, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.ServeDNS(ctx, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -711,7 +736,7 @@ func TestBlockedAnswersShareRecordsPerPolicy(t *testing.T) {
 // answered under two TTLs, gets a set of shared parts for each, and each
 // set names its own list and TTL.
 func TestPartsForOneNameManyListsAndTTLs(t *testing.T) {
-	a := &active{serial: 7}
+	a := &active{serial: 7, parts: newPartsTable()}
 	rule := func(source string) blocklist.Rule { return blocklist.Rule{Name: "deepseek.com", Source: source} }
 	tests := []struct {
 		name   string
@@ -741,7 +766,37 @@ func TestPartsForOneNameManyListsAndTTLs(t *testing.T) {
 			t.Errorf("%s: asked again, got a new set instead of the shared one", tt.name)
 		}
 	}
-	if n := a.nparts.Load(); n != int32(len(tests)) {
-		t.Errorf("%d sets kept, want %d", n, len(tests))
+}
+
+// TestPartsForAfterAFlood: however many rules were hit since the lists
+// loaded, a rule hit again and again gets a shared set, and every set names
+// the rule, list and TTL it was asked for even when slots are reused.
+func TestPartsForAfterAFlood(t *testing.T) {
+	a := &active{serial: 7, parts: newPartsTable()}
+	rule := func(i int) blocklist.Rule {
+		return blocklist.Rule{Name: fmt.Sprintf("r%d.example", i), Source: fmt.Sprintf("list%d.txt", i%3)}
 	}
+	check := func(i int, p *blockParts) {
+		t.Helper()
+		r := rule(i)
+		soa := p.ns[0].(*dns.SOA)
+		ede := p.extra[0].(*dns.OPT).Option[0].(*dns.EDNS0_EDE)
+		if soa.Hdr.Name != r.Name+"." || soa.Hdr.Ttl != 60 || ede.ExtraText != "blocked: list="+r.Source+" rule="+r.Name {
+			t.Fatalf("rule %d: got SOA %v, EDE %q", i, soa, ede.ExtraText)
+		}
+	}
+	for i := range 4 * partsSlots {
+		check(i, a.partsFor(rule(i), 60))
+	}
+	const hot = 4*partsSlots + 1 // a rule first hit after the flood
+	prev := a.partsFor(rule(hot), 60)
+	for range 1000 {
+		p := a.partsFor(rule(hot), 60)
+		check(hot, p)
+		if p == prev {
+			return
+		}
+		prev = p
+	}
+	t.Error("a rule first hit after a flood, asked for 1000 times, never got a shared set")
 }
