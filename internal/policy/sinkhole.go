@@ -175,13 +175,23 @@ const partsSlots = 4096
 // table never grows or needs a lock.
 type partsTable struct {
 	seed  maphash.Seed
-	slots *[partsSlots]atomic.Pointer[blockParts]
+	slots *[partsSlots]partsSlot
+}
+
+// partsSlot holds a set and a tag from its key's hash. The tag is checked
+// first and is only a hint (the two are stored apart, and the set is
+// compared in full), but it saves reading a set that is not the one asked
+// for: in a flood across a large list those reads miss the CPU's caches,
+// and were 7% of a blocked answer's CPU on the bench's 1M list.
+type partsSlot struct {
+	tag atomic.Uint32
+	set atomic.Pointer[blockParts]
 }
 
 const partsReplaceOneIn = 8
 
 func newPartsTable() partsTable {
-	return partsTable{seed: maphash.MakeSeed(), slots: new([partsSlots]atomic.Pointer[blockParts])}
+	return partsTable{seed: maphash.MakeSeed(), slots: new([partsSlots]partsSlot)}
 }
 
 // partsFor returns the shared parts for rule and ttl, or new ones when
@@ -192,22 +202,33 @@ func (a *active) partsFor(rule blocklist.Rule, ttl uint32) *blockParts {
 	// second hash (of the list's name too) cost 6% of a blocked answer
 	// in BenchmarkBlockedQuery.
 	h := maphash.String(t.seed, rule.Name) ^ uint64(ttl)*0x9e3779b97f4a7c15
+	tag := uint32(h >> 32)
 	pair := t.slots[h%partsSlots&^1:][:2]
 	for i := range pair {
-		if p := pair[i].Load(); p != nil && p.rule == rule.Name && p.source == rule.Source && p.soa.Hdr.Ttl == ttl {
+		if pair[i].tag.Load() != tag {
+			continue
+		}
+		if p := pair[i].set.Load(); p != nil && p.rule == rule.Name && p.source == rule.Source && p.soa.Hdr.Ttl == ttl {
 			return p
 		}
 	}
 	p := newBlockParts(rule, ttl, a.serial)
 	switch {
-	case pair[0].Load() == nil:
-		pair[0].Store(p)
-	case pair[1].Load() == nil:
-		pair[1].Store(p)
+	case pair[0].set.Load() == nil:
+		pair[0].store(tag, p)
+	case pair[1].set.Load() == nil:
+		pair[1].store(tag, p)
 	case rand.Uint32()%partsReplaceOneIn == 0:
-		pair[h>>63].Store(p)
+		pair[h>>63].store(tag, p)
 	}
 	return p
+}
+
+// store puts p in the slot. A reader between the two stores sees a tag
+// and a set that do not belong together, and builds its own set.
+func (s *partsSlot) store(tag uint32, p *blockParts) {
+	s.set.Store(p)
+	s.tag.Store(tag)
 }
 
 // address returns the sinkhole A or AAAA record for q, or nil when the query
