@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -73,7 +74,8 @@ func benchDatagram(b *testing.B, names ...string) {
 	}
 	answer() // warms the cache for allowed names
 	var r dns.Msg
-	if err := r.Unpack(pkt.reply); err != nil || r.Question[0].Name != names[0] {
+	if err := r.Unpack(pkt.reply); err != nil || r.Id != binary.BigEndian.Uint16(queries[0]) ||
+		len(r.Question) != 1 || r.Question[0].Name != names[0] {
 		b.Fatalf("answer %v: %v", &r, err)
 	}
 	b.ReportAllocs()
