@@ -311,8 +311,16 @@ func TestSinkholeValidation(t *testing.T) {
 	}
 }
 
-func BenchmarkBlockedQuery(b *testing.B) {
-	p, err := New(Options{Sinkhole: Sinkhole{TTL: time.Minute}, Hits: &discardHits{}}, testTrie(b, testList), nil, &countingNext{})
+func BenchmarkBlockedQuery(b *testing.B) { benchBlocked(b, Sinkhole{TTL: time.Minute}) }
+
+// BenchmarkBlockedQueryNull answers with an address, as Pi-hole's default
+// and the information-page mode do.
+func BenchmarkBlockedQueryNull(b *testing.B) {
+	benchBlocked(b, Sinkhole{Action: ActionNull, TTL: time.Minute})
+}
+
+func benchBlocked(b *testing.B, sink Sinkhole) {
+	p, err := New(Options{Sinkhole: sink, Hits: &discardHits{}}, testTrie(b, testList), nil, &countingNext{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,10 @@ func (discardHits) Log(hitlog.Event) {}
 // without the two system calls, through the real policy and cache. With
 // several names it asks for each in turn.
 func benchDatagram(b *testing.B, names ...string) {
+	benchDatagramSink(b, policy.Sinkhole{TTL: time.Minute}, names...)
+}
+
+func benchDatagramSink(b *testing.B, sink policy.Sinkhole, names ...string) {
 	bl := blocklist.NewBuilder()
 	bl.Add("bench", blocklist.Entry{Name: "deepseek.com", Line: 1})
 	if len(names) > 1 {
@@ -43,7 +47,7 @@ func benchDatagram(b *testing.B, names ...string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := policy.New(policy.Options{Sinkhole: policy.Sinkhole{TTL: time.Minute}, Hits: discardHits{}}, bl.Build(), nil, c)
+	p, err := policy.New(policy.Options{Sinkhole: sink, Hits: discardHits{}}, bl.Build(), nil, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,6 +99,11 @@ const floodRules = 16384
 
 func BenchmarkDatagramBlocked(b *testing.B) { benchDatagram(b, "chat.deepseek.com.") }
 func BenchmarkDatagramCached(b *testing.B)  { benchDatagram(b, "www.example.org.") }
+
+// BenchmarkDatagramBlockedNull answers a blocked name with 0.0.0.0.
+func BenchmarkDatagramBlockedNull(b *testing.B) {
+	benchDatagramSink(b, policy.Sinkhole{Action: policy.ActionNull, TTL: time.Minute}, "chat.deepseek.com.")
+}
 
 // BenchmarkDatagramBlockedFlood blocks a name under a different list entry
 // every time, as a scan across a large list does.
