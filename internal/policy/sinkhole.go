@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -83,42 +84,93 @@ const (
 // answer builds the reply to a blocked query. Every query type gets one
 // (RFC 8906): in the address modes, types other than A/AAAA get NODATA, and
 // so does every type when nodata is set in NXDOMAIN mode.
+//
+// The message and the records only it uses take one allocation: a
+// dns.Msg or a blockAnswer, or an ownedAnswer when the policy holds no
+// shared parts for the rule, as in a flood across a large list.
 func (s Sinkhole) answer(req *chain.Request, rule blocklist.Rule, cur *active, nodata bool) *dns.Msg {
-	resp := new(dns.Msg)
 	ttl := uint32(s.TTL / time.Second)
+	addr, hasAddr := s.address(req.Question)
+	var ans *blockAnswer
 	var parts *blockParts
-	switch s.Action {
-	case ActionRefused:
-		resp.Rcode = dns.RcodeRefused
-	case ActionNull, ActionIP:
-		if rr := s.address(req.Question, ttl); rr != nil {
-			resp.Answer = []dns.RR{rr}
-		} else {
-			parts = cur.partsFor(rule, ttl)
-			resp.Ns = parts.ns
+	if req.EDNS || (s.Action != ActionRefused && !hasAddr) {
+		var place partsPlace
+		if parts, place = cur.parts.lookup(rule, ttl); parts == nil {
+			if place.claim() {
+				// Alone, not in an ownedAnswer: the table would keep
+				// that answer's message alive for the collector to
+				// mark, +15% in BenchmarkBlockedQueryAfterFlood.
+				parts = new(blockParts).fill(rule, ttl, cur.serial)
+				place.store(parts)
+			} else {
+				own := new(ownedAnswer)
+				parts = own.parts.fill(rule, ttl, cur.serial)
+				ans = &own.answer
+			}
 		}
+	}
+	var resp *dns.Msg
+	switch {
+	case ans != nil:
+		resp = &ans.msg
+	case hasAddr:
+		ans = new(blockAnswer)
+		resp = &ans.msg
+	default: // the message alone: half the size of a blockAnswer
+		resp = new(dns.Msg)
+	}
+	switch {
+	case s.Action == ActionRefused:
+		resp.Rcode = dns.RcodeRefused
+	case hasAddr:
+		resp.Answer = ans.addressRecord(req.Question, addr, ttl)
 	default:
-		if !nodata {
+		if s.Action == ActionNXDomain && !nodata {
 			resp.Rcode = dns.RcodeNameError
 		}
-		parts = cur.partsFor(rule, ttl)
 		resp.Ns = parts.ns
 	}
 	if req.EDNS {
-		if parts == nil {
-			parts = cur.partsFor(rule, ttl)
-		}
 		resp.Extra = parts.extra
 	}
 	return resp
 }
 
+// blockAnswer is a blocked answer's message with room for its address
+// record.
+type blockAnswer struct {
+	msg  dns.Msg
+	rrs  [1]dns.RR
+	a    dns.A
+	aaaa dns.AAAA
+	ip   [16]byte
+}
+
+// addressRecord fills in the A or AAAA record answering q with addr.
+func (b *blockAnswer) addressRecord(q dns.Question, addr netip.Addr, ttl uint32) []dns.RR {
+	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
+	b.ip = addr.As16()
+	if addr.Is4() {
+		b.a = dns.A{Hdr: hdr, A: b.ip[12:16:16]}
+		b.rrs[0] = &b.a
+	} else {
+		b.aaaa = dns.AAAA{Hdr: hdr, AAAA: b.ip[:16:16]}
+		b.rrs[0] = &b.aaaa
+	}
+	return b.rrs[:1:1] // capacity capped: the caller's append copies
+}
+
+// ownedAnswer is a blocked answer with parts for itself alone, built when
+// its rule has no shared parts and the table keeps none for it now.
+type ownedAnswer struct {
+	answer blockAnswer
+	parts  blockParts
+}
+
 // blockParts are the records of a blocked answer that depend only on the
 // rule and the sinkhole TTL: the SOA and the OPT carrying the EDE. They are
 // kept in the policy's partsTable and shared by the answers for the rule, as
-// the chain contract allows (records are never modified once returned). The
-// records and the slices holding them live in the one struct, so building
-// a set is one allocation and the two strings it needs.
+// the chain contract allows (records are never modified once returned).
 type blockParts struct {
 	ns, extra    []dns.RR // capacity capped: an append copies
 	rule, source string   // the entry and its list, to tell sets apart
@@ -131,26 +183,54 @@ type blockParts struct {
 	nsRRs    [1]dns.RR
 	extraRRs [1]dns.RR
 	options  [1]dns.EDNS0
+	// text holds the EDE text and, after it, the SOA owner, when the two
+	// fit: they then need no allocation of their own.
+	text [partsTextLen]byte
 }
 
-func newBlockParts(rule blocklist.Rule, ttl, serial uint32) *blockParts {
-	p := &blockParts{
-		soa: dns.SOA{
-			Hdr:     dns.RR_Header{Name: dns.Fqdn(rule.Name), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-			Ns:      soaMname,
-			Mbox:    soaRname,
-			Serial:  serial,
-			Refresh: 3600,
-			Retry:   600,
-			Expire:  86400,
-			Minttl:  ttl,
-		},
-		// RFC 8914 code 15 (Blocked: the operator's own policy), with a
-		// short machine-readable text naming the list and entry.
-		ede: dns.EDNS0_EDE{
-			InfoCode:  dns.ExtendedErrorCodeBlocked,
-			ExtraText: "blocked: list=" + rule.Source + " rule=" + rule.Name,
-		},
+// partsTextLen fits the EDE text of a builtin or file list's entry (about
+// 60 octets) and one from most URLs, and rounds an ownedAnswer up to a
+// size class of the Go allocator (768 octets).
+const partsTextLen = 192
+
+const (
+	edeTextList = "blocked: list="
+	edeTextRule = " rule="
+)
+
+// fill builds p's records for rule and ttl and returns p.
+func (p *blockParts) fill(rule blocklist.Rule, ttl, serial uint32) *blockParts {
+	// One string, "blocked: list=SOURCE rule=NAME.", holds both the EDE
+	// text (up to NAME) and the SOA owner (NAME.).
+	textLen := len(edeTextList) + len(rule.Source) + len(edeTextRule) + len(rule.Name)
+	dot := !dns.IsFqdn(rule.Name)
+	buf := p.text[:0]
+	if textLen+1 > len(p.text) {
+		buf = make([]byte, 0, textLen+1)
+	}
+	buf = append(buf, edeTextList...)
+	buf = append(buf, rule.Source...)
+	buf = append(buf, edeTextRule...)
+	buf = append(buf, rule.Name...)
+	if dot {
+		buf = append(buf, '.')
+	}
+	// The bytes are written once, here, before p is published, and never
+	// again, as a string's must be.
+	joined := unsafe.String(unsafe.SliceData(buf), len(buf))
+	// RFC 8914 code 15 (Blocked: the operator's own policy), with a short
+	// machine-readable text naming the list and entry.
+	p.ede = dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: joined[:textLen]}
+	owner := joined[textLen-len(rule.Name):]
+	p.soa = dns.SOA{
+		Hdr:     dns.RR_Header{Name: owner, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      soaMname,
+		Mbox:    soaRname,
+		Serial:  serial,
+		Refresh: 3600,
+		Retry:   600,
+		Expire:  86400,
+		Minttl:  ttl,
 	}
 	p.rule, p.source = rule.Name, rule.Source
 	p.options[0] = &p.ede
@@ -194,35 +274,54 @@ func newPartsTable() partsTable {
 	return partsTable{seed: maphash.MakeSeed(), slots: new([partsSlots]partsSlot)}
 }
 
-// partsFor returns the shared parts for rule and ttl, or new ones when
-// neither slot of its pair holds them.
-func (a *active) partsFor(rule blocklist.Rule, ttl uint32) *blockParts {
-	t := &a.parts
+// partsPlace is the pair of slots where a rule's set belongs, found by
+// lookup.
+type partsPlace struct {
+	pair *[2]partsSlot
+	slot *partsSlot // the one claimed
+	tag  uint32
+	hash uint64
+}
+
+// lookup returns the shared parts for rule and ttl, or nil and the place
+// to offer new ones.
+func (t *partsTable) lookup(rule blocklist.Rule, ttl uint32) (*blockParts, partsPlace) {
 	// The TTL is mixed in by a multiply, not hashed with the name: a
 	// second hash (of the list's name too) cost 6% of a blocked answer
 	// in BenchmarkBlockedQuery.
 	h := maphash.String(t.seed, rule.Name) ^ uint64(ttl)*0x9e3779b97f4a7c15
-	tag := uint32(h >> 32)
-	pair := t.slots[h%partsSlots&^1:][:2]
-	for i := range pair {
-		if pair[i].tag.Load() != tag {
+	place := partsPlace{pair: (*[2]partsSlot)(t.slots[h%partsSlots&^1:]), tag: uint32(h >> 32), hash: h}
+	for i := range place.pair {
+		slot := &place.pair[i]
+		if slot.tag.Load() != place.tag {
 			continue
 		}
-		if p := pair[i].set.Load(); p != nil && p.rule == rule.Name && p.source == rule.Source && p.soa.Hdr.Ttl == ttl {
-			return p
+		if p := slot.set.Load(); p != nil && p.rule == rule.Name && p.source == rule.Source && p.soa.Hdr.Ttl == ttl {
+			return p, place
 		}
 	}
-	p := newBlockParts(rule, ttl, a.serial)
-	switch {
-	case pair[0].set.Load() == nil:
-		pair[0].store(tag, p)
-	case pair[1].set.Load() == nil:
-		pair[1].store(tag, p)
-	case rand.Uint32()%partsReplaceOneIn == 0:
-		pair[h>>63].store(tag, p)
-	}
-	return p
+	return nil, place
 }
+
+// claim picks the slot for a new set: an empty one of the pair, or when
+// the pair is full, one of the two now and then. It reports whether a slot
+// was picked.
+func (pl *partsPlace) claim() bool {
+	switch {
+	case pl.pair[0].set.Load() == nil:
+		pl.slot = &pl.pair[0]
+	case pl.pair[1].set.Load() == nil:
+		pl.slot = &pl.pair[1]
+	case rand.Uint32()%partsReplaceOneIn == 0:
+		pl.slot = &pl.pair[pl.hash>>63]
+	default:
+		return false
+	}
+	return true
+}
+
+// store puts p, just built, in the claimed slot.
+func (pl *partsPlace) store(p *blockParts) { pl.slot.store(pl.tag, p) }
 
 // store puts p in the slot. A reader between the two stores sees a tag
 // and a set that do not belong together, and builds its own set.
@@ -231,21 +330,22 @@ func (s *partsSlot) store(tag uint32, p *blockParts) {
 	s.tag.Store(tag)
 }
 
-// address returns the sinkhole A or AAAA record for q, or nil when the query
-// type or the configuration has none (the caller answers NODATA).
-func (s Sinkhole) address(q dns.Question, ttl uint32) dns.RR {
+// address returns the sinkhole address answering q, or false when the
+// action, the query type or the configuration has none (the caller answers
+// NODATA in the address modes).
+func (s Sinkhole) address(q dns.Question) (netip.Addr, bool) {
+	if s.Action != ActionNull && s.Action != ActionIP || q.Qclass != dns.ClassINET {
+		return netip.Addr{}, false
+	}
 	v4, v6 := s.IPv4, s.IPv6
 	if s.Action == ActionNull {
 		v4, v6 = netip.IPv4Unspecified(), netip.IPv6Unspecified()
 	}
-	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
 	switch {
-	case q.Qclass != dns.ClassINET:
-		return nil
 	case q.Qtype == dns.TypeA && v4.IsValid():
-		return &dns.A{Hdr: hdr, A: v4.AsSlice()}
+		return v4, true
 	case q.Qtype == dns.TypeAAAA && v6.IsValid():
-		return &dns.AAAA{Hdr: hdr, AAAA: v6.AsSlice()}
+		return v6, true
 	}
-	return nil
+	return netip.Addr{}, false
 }
