@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"net"
 
 	"github.com/miekg/dns"
 )
@@ -261,19 +262,60 @@ func recordEnd(msg []byte, off int) int {
 	return end
 }
 
-// fromCache writes the header, question and records of the answer to q
-// into b when every record is in the reader's cache, and returns the
-// message; false means the caller packs it.
-func (sc *replyScratch) fromCache(b []byte, q *wireQuery, resp *dns.Msg) ([]byte, bool) {
-	c := sc.records
-	if c == nil || len(c.at) == 0 || headerLen+len(q.question) > len(b) {
+// addressRecord writes rr to b at off, uncompressed, when it is an A or
+// AAAA record whose owner is the query name as the client spelled it, and
+// returns the new offset; false means another writer must. These records
+// are built afresh for each answer (a null or ip sinkhole's, most answers
+// from upstream), so the record cache never holds them, and writing them
+// here keeps them from crowding out the records it does hold.
+func addressRecord(b []byte, off int, q *wireQuery, spelled string, rr dns.RR) (int, bool) {
+	var hdr *dns.RR_Header
+	var rdata []byte
+	switch rr := rr.(type) {
+	case *dns.A:
+		hdr, rdata = &rr.Hdr, rr.A.To4()
+		if hdr.Rrtype != dns.TypeA || rdata == nil {
+			return off, false
+		}
+	case *dns.AAAA:
+		hdr, rdata = &rr.Hdr, rr.AAAA
+		if hdr.Rrtype != dns.TypeAAAA || len(rdata) != net.IPv6len {
+			return off, false
+		}
+	default:
+		return off, false
+	}
+	owner := q.question[:len(q.question)-4]
+	if hdr.Name != spelled || off+len(owner)+10+len(rdata) > len(b) {
+		return off, false
+	}
+	off += copy(b[off:], owner)
+	binary.BigEndian.PutUint16(b[off:], hdr.Rrtype)
+	binary.BigEndian.PutUint16(b[off+2:], hdr.Class)
+	binary.BigEndian.PutUint32(b[off+4:], hdr.Ttl)
+	binary.BigEndian.PutUint16(b[off+8:], uint16(len(rdata)))
+	return off + 10 + copy(b[off+10:], rdata), true
+}
+
+// write writes the header, question and records of the answer to q into
+// b when every record is an address record addressRecord writes or is in
+// the reader's record cache, and returns the message; false means the
+// caller packs it.
+func (sc *replyScratch) write(b []byte, q *wireQuery, spelled string, resp *dns.Msg) ([]byte, bool) {
+	if headerLen+len(q.question) > len(b) {
 		return nil, false
 	}
 	off := headerLen + copy(b[headerLen:], q.question)
 	var ok bool
 	for _, rrs := range [...][]dns.RR{resp.Answer, resp.Ns, sc.extra} {
 		for _, rr := range rrs {
-			if off, ok = c.put(b, off, rr); !ok {
+			if off, ok = addressRecord(b, off, q, spelled, rr); ok {
+				continue
+			}
+			if sc.records == nil {
+				return nil, false
+			}
+			if off, ok = sc.records.put(b, off, rr); !ok {
 				return nil, false
 			}
 		}
@@ -324,8 +366,8 @@ func appendReply(sc *replyScratch, buf []byte, q *wireQuery, spelled string, res
 			sc.ede = append(sc.ede, e)
 		}
 	}
-	packed, cached := sc.fromCache(buf[:cap(buf)], q, resp)
-	if !cached {
+	packed, written := sc.write(buf[:cap(buf)], q, spelled, resp)
+	if !written {
 		var ok bool
 		if packed, ok = sc.pack(buf, q, spelled, resp); !ok {
 			return nil, false

@@ -2,11 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/chain"
 )
 
 // TestParseWireQuery pins which datagrams take the fast path: only plain
@@ -263,5 +267,88 @@ func TestRecordCacheStartsOver(t *testing.T) {
 		if len(c.bytes) > maxCachedBytes+2000 {
 			t.Fatalf("the cache holds %d bytes, past its bound of %d", len(c.bytes), maxCachedBytes)
 		}
+	}
+}
+
+// TestAddressRecordsWrittenDirectly: A and AAAA records owned by the query
+// name, built afresh for every answer as a null sinkhole's and upstream
+// answers are, are written by the fast path without miekg and without
+// entering the reader's record cache; the answer says exactly what the
+// general path's says. Records the direct writer must not write still get
+// a correct answer.
+func TestAddressRecordsWrittenDirectly(t *testing.T) {
+	tests := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		answer func(qname string) []dns.RR
+		direct bool // no record reaches the record cache
+	}{
+		{"A", "chat.deepseek.com.", dns.TypeA, func(n string) []dns.RR {
+			return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4zero.To4()}}
+		}, true},
+		{"A held in 16 octets", "a.example.", dns.TypeA, func(n string) []dns.RR {
+			return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("192.0.2.1")}}
+		}, true},
+		{"AAAA, query in mixed case", "WWW.Example.org.", dns.TypeAAAA, func(n string) []dns.RR {
+			return []dns.RR{&dns.AAAA{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 300}, AAAA: net.ParseIP("2001:db8::1")}}
+		}, true},
+		{"two addresses", "two.example.", dns.TypeA, func(n string) []dns.RR {
+			return []dns.RR{
+				&dns.A{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1).To4()},
+				&dns.A{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 2).To4()},
+			}
+		}, true},
+		{"owner in another case", "WWW.Example.org.", dns.TypeA, func(n string) []dns.RR {
+			return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: strings.ToLower(n), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1).To4()}}
+		}, false},
+		{"another owner", "alias.example.", dns.TypeA, func(string) []dns.RR {
+			return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "target.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1).To4()}}
+		}, false},
+		{"IPv6 address in an A record", "bad.example.", dns.TypeA, func(n string) []dns.RR {
+			return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("2001:db8::1")}}
+		}, false},
+		// miekg refuses to pack it, so neither path answers and the
+		// record cache learns nothing.
+		{"short AAAA", "bad.example.", dns.TypeAAAA, func(n string) []dns.RR {
+			return []dns.RR{&dns.AAAA{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 60}, AAAA: net.IPv4(192, 0, 2, 1).To4()}}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := chain.HandlerFunc(func(_ context.Context, req *chain.Request) (*dns.Msg, error) {
+				return &dns.Msg{Answer: tt.answer(req.Question.Name)}, nil
+			})
+			s, err := New(Options{Listen: []string{"127.0.0.1:0"}, Handler: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := newUDPBatch()
+			for round := range 3 {
+				q := new(dns.Msg).SetQuestion(tt.qname, tt.qtype)
+				q.SetEdns0(1232, false)
+				q.Id = uint16(round + 1)
+				packet, err := q.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				general, fast, tookFast := answerBothWays(t, s, packet, batch)
+				if !tookFast {
+					t.Fatal("the query missed the fast path")
+				}
+				if general == nil { // a record miekg cannot pack: no answer either way
+					if fast != nil {
+						t.Fatalf("the fast path answered %x where the general path could not", fast)
+					}
+					continue
+				}
+				if got, want := checkAnswer(t, fast, q.Id), checkAnswer(t, general, q.Id); got.String() != want.String() {
+					t.Fatalf("the fast path's answer\n%s\nthe general path's\n%s", got, want)
+				}
+			}
+			if direct := len(batch.records.at) == 0; direct != tt.direct {
+				t.Errorf("written directly = %v (%d records seen by the record cache), want %v", direct, len(batch.records.at), tt.direct)
+			}
+		})
 	}
 }
