@@ -110,7 +110,7 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 	)
 	if network == "udp" {
 		// Connecting a UDP socket sends nothing and cannot block.
-		conn, err = openUDP(u)
+		conn, err = f.openUDP(u)
 	} else {
 		d := net.Dialer{Deadline: deadline}
 		var c net.Conn

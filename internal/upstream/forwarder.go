@@ -45,6 +45,7 @@ type Forwarder struct {
 	flights      map[string]*flight
 	lastLoopWarn atomic.Int64 // unix nanoseconds of now
 	udpBufs      sync.Pool    // *[]byte of maxUDPAnswer: to pack a query into, or to read an answer
+	udp          udpSockets
 }
 
 // New validates opts and returns a Forwarder.
@@ -109,7 +110,6 @@ func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
 		addr:    srv.Raw,
 		dial:    srv.Addr.String(),
 		udpAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, srv.Addr.Port())),
-		udpName: "udp " + srv.Addr.String(),
 		ip:      ip,
 		tr:      srv.Transport,
 		m:       m.forUpstream(srv),
@@ -127,9 +127,11 @@ func newUpstream(srv Server, roots *x509.CertPool, m *metrics) *upstream {
 
 // Close closes the connections of encrypted upstreams; later queries to
 // them fail with net.ErrClosed, and DoT queries still running fail too
-// (DoH requests in flight finish). Plain upstreams are unaffected. Call it
-// on shutdown, after the listeners stopped.
+// (DoH requests in flight finish). Plain UDP queries still waiting for an
+// answer time out; later ones still work. Call it on shutdown, after the
+// listeners stopped.
 func (f *Forwarder) Close() error {
+	f.closeUDP()
 	for _, u := range f.upstreams {
 		if u.dot != nil {
 			u.dot.close()

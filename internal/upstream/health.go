@@ -14,7 +14,6 @@ type upstream struct {
 	// udpAddr is dial resolved once: a UDP exchange opens its socket
 	// without parsing and resolving the address string each time.
 	udpAddr *net.UDPAddr
-	udpName string     // what errors on a UDP socket call it
 	ip      netip.Addr // for loop detection
 	tr      Transport
 	dot     *dotPool   // TransportTLS only
