@@ -271,12 +271,13 @@ func (p *udpPoller) open(u *upstream) (*polledUDP, error) {
 
 // polledUDP is one exchange's socket. Its methods are for one goroutine.
 type polledUDP struct {
-	p     *udpPoller
-	fd    int
-	slot  int32
-	gen   int32
-	ready chan struct{} // the poller saw the socket readable
-	timer *time.Timer   // fires at the deadline
+	p        *udpPoller
+	fd       int
+	slot     int32
+	gen      int32
+	ready    chan struct{} // the poller saw the socket readable
+	deadline time.Time
+	timer    *time.Timer // fires at the deadline, for reads that wait
 	// unread is set after a read that returned a datagram: more may be
 	// queued, which the one-shot registration will not report again.
 	unread bool
@@ -294,6 +295,7 @@ func (c *polledUDP) arm(op int) error {
 
 // SetDeadline sets when Read gives up.
 func (c *polledUDP) SetDeadline(t time.Time) error {
+	c.deadline = t
 	c.timer.Reset(time.Until(t))
 	return nil
 }
@@ -318,11 +320,11 @@ func (c *polledUDP) Write(b []byte) (int, error) {
 func (c *polledUDP) Read(b []byte) (int, error) {
 	for {
 		if c.unread {
-			// Do not keep reading a stream of junk past the deadline.
-			select {
-			case <-c.timer.C:
+			// Do not keep reading a stream of junk past the deadline. The
+			// clock, not the timer: a timer that is due only fires once
+			// the scheduler runs, and this loop may not give it the chance.
+			if !time.Now().Before(c.deadline) {
 				return 0, os.ErrDeadlineExceeded
-			default:
 			}
 		} else {
 			select {
