@@ -145,7 +145,7 @@ func newUDPPoller() (*udpPoller, error) {
 	p.conns.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
-		return &polledUDP{p: p, fd: -1, ready: make(chan struct{}, 1), timer: t}
+		return &polledUDP{p: p, fd: -1, ready: make(chan struct{}, 1), timer: t, deadline: noDeadline}
 	}
 	go p.run()
 	return p, nil
@@ -293,12 +293,21 @@ func (c *polledUDP) arm(op int) error {
 	return nil
 }
 
-// SetDeadline sets when Read gives up.
+// SetDeadline sets when Read gives up; the zero time means never, as for
+// any net.Conn.
 func (c *polledUDP) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.timer.Stop()
+		c.deadline = noDeadline
+		return nil
+	}
 	c.deadline = t
 	c.timer.Reset(time.Until(t))
 	return nil
 }
+
+// noDeadline is later than any deadline a query is given.
+var noDeadline = time.Unix(1<<62, 0)
 
 // Write sends one datagram.
 func (c *polledUDP) Write(b []byte) (int, error) {
@@ -366,7 +375,7 @@ func (c *polledUDP) Close() error {
 	case <-c.ready:
 	default:
 	}
-	c.fd, c.unread = -1, false
+	c.fd, c.unread, c.deadline = -1, false, noDeadline
 	p.conns.Put(c)
 	return err
 }
