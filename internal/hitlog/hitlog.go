@@ -127,6 +127,9 @@ type Logger struct {
 	quit  chan struct{}
 	done  chan struct{}
 	close sync.Once
+	// flushDelay is the sinks' flushDelay; tests that pace themselves on
+	// written lines set 0.
+	flushDelay time.Duration
 
 	counters
 }
@@ -166,14 +169,15 @@ func newLogger(opts Options) (*Logger, []sink, error) {
 		return nil, nil, err
 	}
 	l := &Logger{
-		dataset:  opts.Dataset,
-		name:     "hit log",
-		queue:    make(chan Event, opts.Queue),
-		observer: observer{Product: "dijk", Type: "dns", Hostname: opts.Observer, Version: opts.Version},
-		anon:     anon,
-		log:      opts.Logger,
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		dataset:    opts.Dataset,
+		name:       "hit log",
+		queue:      make(chan Event, opts.Queue),
+		observer:   observer{Product: "dijk", Type: "dns", Hostname: opts.Observer, Version: opts.Version},
+		anon:       anon,
+		log:        opts.Logger,
+		quit:       make(chan struct{}),
+		flushDelay: flushDelay,
+		done:       make(chan struct{}),
 	}
 	subsystem, what := "hitlog", "Hit-log"
 	if opts.Dataset == DatasetQueries {
@@ -220,7 +224,7 @@ func newLogger(opts Options) (*Logger, []sink, error) {
 // start launches one goroutine per sink and the encoder.
 func (l *Logger) start(sinks []sink, queue int) {
 	for _, s := range sinks {
-		r := &runner{sink: s, queue: make(chan entry, queue), done: make(chan struct{})}
+		r := &runner{sink: s, queue: make(chan entry, queue), done: make(chan struct{}), delay: l.flushDelay}
 		l.sinks = append(l.sinks, r)
 		go r.run()
 	}

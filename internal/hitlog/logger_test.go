@@ -36,6 +36,7 @@ func TestSlowSinkDoesNotStallOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sinks = append(sinks, &writerSink{w: stalled, m: &l.counters, log: l.log, name: l.name})
+	l.flushDelay = 0 // the test paces itself on written lines
 	l.start(sinks, sinkQueue)
 	defer func() {
 		select {
