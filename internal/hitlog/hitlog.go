@@ -10,13 +10,11 @@ package hitlog
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -115,13 +113,14 @@ type Options struct {
 // Logger queues events, encodes each once, and fans the line out to its
 // sinks, each written from a goroutine of its own.
 type Logger struct {
-	dataset  Dataset
-	name     string // "hit log" or "query log", for the service log
-	queue    chan Event
-	sinks    []*runner
-	observer observer
-	anon     *anonymizer
-	log      *slog.Logger
+	dataset Dataset
+	name    string // "hit log" or "query log", for the service log
+	queue   chan Event
+	sinks   []*runner
+	// hostname and version are observer.hostname and observer.version.
+	hostname, version string
+	anon              *anonymizer
+	log               *slog.Logger
 	// quit tells the encoder to drain the queue and stop. The queue itself
 	// is never closed, so a Log racing with Close cannot panic.
 	quit  chan struct{}
@@ -172,7 +171,8 @@ func newLogger(opts Options) (*Logger, []sink, error) {
 		dataset:    opts.Dataset,
 		name:       "hit log",
 		queue:      make(chan Event, opts.Queue),
-		observer:   observer{Product: "dijk", Type: "dns", Hostname: opts.Observer, Version: opts.Version},
+		hostname:   opts.Observer,
+		version:    opts.Version,
 		anon:       anon,
 		log:        opts.Logger,
 		quit:       make(chan struct{}),
@@ -251,17 +251,11 @@ func (l *Logger) Close() {
 // run encodes each event once and offers the line to every sink.
 func (l *Logger) run() {
 	defer close(l.done)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	var buf []byte
 	handle := func(e Event) {
-		buf.Reset()
-		if err := enc.Encode(l.record(e)); err != nil {
-			l.writeErrors.Add(float64(len(l.sinks)))
-			return
-		}
+		buf = l.appendLine(buf[:0], e)
 		// One copy shared read-only by all sinks.
-		ent := entry{time: e.Time, severity: l.severity(e), line: bytes.Clone(buf.Bytes())}
+		ent := entry{time: e.Time, severity: l.severity(e), line: bytes.Clone(buf)}
 		for _, r := range l.sinks {
 			select {
 			case r.queue <- ent:
@@ -362,159 +356,4 @@ func (cs closers) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// record maps an event onto the ECS field layout.
-func (l *Logger) record(e Event) record {
-	network := "ipv4"
-	if e.Client.Addr().Is6() {
-		network = "ipv6"
-	}
-	group := e.Group
-	if group == "" {
-		group = "default"
-	}
-	ecsKind := "event"
-	if e.Kind == KindBypass {
-		ecsKind = "alert" // ECS: a policy violation someone should look at
-	}
-	r := record{
-		Timestamp: e.Time.UTC().Format(timeFormat),
-		ECS:       ecs{Version: ecsVersion},
-		Event: event{
-			Kind: ecsKind, Category: []string{"network"}, Type: []string{"denied"},
-			Action: e.Action, Dataset: "dijk.hits", Module: "dijk",
-		},
-		Network:  netw{Transport: e.Transport, Protocol: "dns", Type: network},
-		Observer: l.observer,
-		DNS: dnsField{
-			ID: e.QueryID, Type: "query",
-			Question:     question{Name: strings.TrimSuffix(e.Name, "."), Type: e.Type, Class: e.Class},
-			ResponseCode: e.Rcode,
-		},
-		Dijk: dijkField{Group: group},
-	}
-	ip, withPort := l.anon.client(e.Client)
-	r.Client.IP = ip
-	if withPort {
-		port := e.Client.Port()
-		r.Client.Port = &port
-	}
-	if l.dataset == DatasetQueries {
-		r.Event.Dataset = "dijk.queries"
-		r.Event.Action = e.Outcome
-		r.Event.Type = eventType(e.Outcome)
-		r.Dijk.Action = e.Action // the sinkhole answer, when blocked
-	}
-	if l.dataset == DatasetHits || e.Rule != "" {
-		kind := e.Kind
-		if kind == "" {
-			kind = KindBlock
-		}
-		match := "suffix"
-		if e.Exact {
-			match = "exact"
-		}
-		r.Rule = &rule{Name: e.Rule, Ruleset: e.Source, ID: fmt.Sprintf("%s:%d", e.Source, e.Line)}
-		r.Dijk.Kind, r.Dijk.List, r.Dijk.ListVersion = kind, e.Source, e.ListVersion
-		if !e.ListLoaded.IsZero() {
-			r.Dijk.ListLoaded = e.ListLoaded.UTC().Format(time.RFC3339)
-		}
-		r.Dijk.Entry, r.Dijk.Match, r.Dijk.Line, r.Dijk.Via = e.Rule, match, e.Line, e.Via
-	}
-	return r
-}
-
-// eventType is ECS event.type for a query log line: denied for queries the
-// policy or access control refused, allowed otherwise, plus error when the
-// answer was a failure.
-func eventType(outcome string) []string {
-	switch outcome {
-	case OutcomeBlocked, OutcomeRefused:
-		return []string{"denied"}
-	case OutcomeError:
-		return []string{"allowed", "error"}
-	}
-	return []string{"allowed"}
-}
-
-// timeFormat is RFC 3339 in UTC with a fixed nine-digit fraction, so lines
-// sort as text.
-const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
-
-type record struct {
-	Timestamp string    `json:"@timestamp"`
-	ECS       ecs       `json:"ecs"`
-	Event     event     `json:"event"`
-	Client    client    `json:"client"`
-	Network   netw      `json:"network"`
-	Observer  observer  `json:"observer"`
-	DNS       dnsField  `json:"dns"`
-	Rule      *rule     `json:"rule,omitempty"` // nil: an allowed query in the query log
-	Dijk      dijkField `json:"dijk"`
-}
-
-type ecs struct {
-	Version string `json:"version"`
-}
-
-type event struct {
-	Kind     string   `json:"kind"`
-	Category []string `json:"category"`
-	Type     []string `json:"type"`
-	Action   string   `json:"action"`
-	Dataset  string   `json:"dataset"`
-	Module   string   `json:"module"`
-}
-
-type client struct {
-	IP   string  `json:"ip"`
-	Port *uint16 `json:"port,omitempty"` // nil when the address is truncated or hashed
-}
-
-type netw struct {
-	Transport string `json:"transport"`
-	Protocol  string `json:"protocol"`
-	Type      string `json:"type"`
-}
-
-type observer struct {
-	Product  string `json:"product"`
-	Type     string `json:"type"`
-	Hostname string `json:"hostname,omitempty"`
-	Version  string `json:"version,omitempty"`
-}
-
-type dnsField struct {
-	ID           uint16   `json:"id"`
-	Type         string   `json:"type"`
-	Question     question `json:"question"`
-	ResponseCode string   `json:"response_code"`
-}
-
-type question struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Class string `json:"class"`
-}
-
-type rule struct {
-	Name    string `json:"name"`
-	Ruleset string `json:"ruleset"`
-	ID      string `json:"id"`
-}
-
-// dijkField holds Dijk's own fields. The rule fields are empty, and so
-// left out, for query log lines of queries no rule matched.
-type dijkField struct {
-	Kind        string `json:"kind,omitempty"`
-	Group       string `json:"group"`
-	Action      string `json:"action,omitempty"` // query log only: the sinkhole answer
-	List        string `json:"list,omitempty"`
-	ListVersion string `json:"list_version,omitempty"`
-	ListLoaded  string `json:"list_loaded,omitempty"`
-	Entry       string `json:"entry,omitempty"`
-	Match       string `json:"match,omitempty"`
-	Line        int    `json:"line,omitempty"`
-	Via         string `json:"via,omitempty"` // the CNAME chain member that matched
 }
