@@ -98,6 +98,8 @@ type syslogSink struct {
 	name string // "hit log", for the service log
 
 	conn    net.Conn
+	dgram   datagramWriter // conn's datagram sender (udp only)
+	dgramOK bool
 	dead    chan struct{} // closed when the collector closes conn
 	healthy bool          // a write on conn succeeded
 	retryAt time.Time     // no dial before this
@@ -225,7 +227,13 @@ func (s *syslogSink) add(e entry) {
 		// One message per datagram (RFC 5426). A refused datagram is an
 		// error for that line only; the socket stays usable.
 		_ = s.conn.SetWriteDeadline(time.Now().Add(syslogWriteTimeout))
-		if _, err := s.conn.Write(s.msg); err != nil {
+		var err error
+		if s.dgramOK {
+			err = s.dgram.write(s.msg)
+		} else {
+			_, err = s.conn.Write(s.msg)
+		}
+		if err != nil {
 			s.m.writeErrors.Inc()
 			s.warn("syslog send failed", err)
 			return
@@ -302,6 +310,10 @@ func (s *syslogSink) connect() bool {
 	}
 	s.conn, s.healthy = conn, false
 	s.dead = nil
+	s.dgram, s.dgramOK = datagramWriter{}, false
+	if !s.stream {
+		s.dgram, s.dgramOK = newDatagramWriter(conn)
+	}
 	if s.stream {
 		// The collector never sends anything, so a read returns only when it
 		// closes the connection; watching for that lets add reconnect before
@@ -338,6 +350,7 @@ func (s *syslogSink) disconnect(err error) {
 		<-s.dead // the reader returns once conn is closed
 	}
 	s.conn, s.dead, s.healthy = nil, nil, false
+	s.dgram, s.dgramOK = datagramWriter{}, false
 	s.retryAt = time.Now().Add(s.backoff)
 	s.backoff = min(2*s.backoff, syslogMaxBackoff)
 	if err != nil {
