@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,6 +29,9 @@ const (
 	// against slowloris clients that trickle bytes.
 	tcpMessageTimeout = 3 * time.Second
 	tcpWriteTimeout   = 5 * time.Second
+	// tcpReadBuffer holds a burst of pipelined queries; a longer message
+	// is read through it in parts.
+	tcpReadBuffer = 4096
 )
 
 // tcpServer answers DNS over TCP. Unlike miekg's server, which answers the
@@ -119,10 +123,14 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		writeMu  sync.Mutex
 		answers  sync.WaitGroup
 		inFlight = make(chan struct{}, tcpInFlightPerConn)
+		stream   = newTCPStream(c)
+		// Buffered, so a length prefix and its message, or several
+		// pipelined queries, take one read.
+		in = bufio.NewReaderSize(stream, tcpReadBuffer)
 	)
 	defer answers.Wait()
 	for {
-		msg, err := t.readMessage(c)
+		msg, err := t.readMessage(c, in)
 		if err != nil {
 			return
 		}
@@ -130,7 +138,7 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		if q == nil {
 			if formerr != nil {
 				writeMu.Lock()
-				_ = writeMessage(c, formerr)
+				_ = writeMessage(c, stream, formerr)
 				writeMu.Unlock()
 			}
 			continue
@@ -139,7 +147,7 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 			if msgs, ok := t.s.opts.Transfer(msg, q, client); ok {
 				writeMu.Lock()
 				for _, m := range msgs {
-					if err := writeMessage(c, m); err != nil {
+					if err := writeMessage(c, stream, m); err != nil {
 						break
 					}
 				}
@@ -162,16 +170,17 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 			}
 			writeMu.Lock()
 			defer writeMu.Unlock()
-			if err := writeMessage(c, packed); err != nil {
+			if err := writeMessage(c, stream, packed); err != nil {
 				t.s.metrics.writeErrors.WithLabelValues(chain.TransportTCP).Inc()
 			}
 		}()
 	}
 }
 
-// readMessage reads one length-prefixed message. The connection may be idle
-// before the length arrives; after that the whole message must follow soon.
-func (t *tcpServer) readMessage(c net.Conn) ([]byte, error) {
+// readMessage reads one length-prefixed message from in, c's buffered
+// stream. The connection may be idle before the length arrives; after that
+// the whole message must follow soon.
+func (t *tcpServer) readMessage(c net.Conn, in *bufio.Reader) ([]byte, error) {
 	var prefix [2]byte
 	if err := c.SetReadDeadline(time.Now().Add(t.idle)); err != nil {
 		return nil, err
@@ -182,13 +191,13 @@ func (t *tcpServer) readMessage(c net.Conn) ([]byte, error) {
 	if t.isClosing() {
 		return nil, net.ErrClosed
 	}
-	if _, err := io.ReadFull(c, prefix[:1]); err != nil {
+	if _, err := io.ReadFull(in, prefix[:1]); err != nil {
 		return nil, err
 	}
 	if err := c.SetReadDeadline(time.Now().Add(tcpMessageTimeout)); err != nil {
 		return nil, err
 	}
-	if _, err := io.ReadFull(c, prefix[1:]); err != nil {
+	if _, err := io.ReadFull(in, prefix[1:]); err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint16(prefix[:])
@@ -196,20 +205,21 @@ func (t *tcpServer) readMessage(c net.Conn) ([]byte, error) {
 		return nil, errors.New("short message")
 	}
 	msg := make([]byte, n)
-	if _, err := io.ReadFull(c, msg); err != nil {
+	if _, err := io.ReadFull(in, msg); err != nil {
 		return nil, err
 	}
 	return msg, nil
 }
 
-func writeMessage(c net.Conn, packed []byte) error {
+// writeMessage writes packed, length first, to out, c's stream.
+func writeMessage(c net.Conn, out io.Writer, packed []byte) error {
 	if err := c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout)); err != nil {
 		return err
 	}
 	buf := make([]byte, 2+len(packed))
 	binary.BigEndian.PutUint16(buf, uint16(len(packed)))
 	copy(buf[2:], packed)
-	_, err := c.Write(buf)
+	_, err := out.Write(buf)
 	return err
 }
 
