@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dijk-dns/dijk/internal/rawio"
 )
 
 // SyslogOptions configures the syslog sink. Messages follow RFC 5424 with
@@ -98,8 +100,6 @@ type syslogSink struct {
 	name string // "hit log", for the service log
 
 	conn    net.Conn
-	dgram   datagramWriter // conn's datagram sender (udp only)
-	dgramOK bool
 	dead    chan struct{} // closed when the collector closes conn
 	healthy bool          // a write on conn succeeded
 	retryAt time.Time     // no dial before this
@@ -227,13 +227,7 @@ func (s *syslogSink) add(e entry) {
 		// One message per datagram (RFC 5426). A refused datagram is an
 		// error for that line only; the socket stays usable.
 		_ = s.conn.SetWriteDeadline(time.Now().Add(syslogWriteTimeout))
-		var err error
-		if s.dgramOK {
-			err = s.dgram.write(s.msg)
-		} else {
-			_, err = s.conn.Write(s.msg)
-		}
-		if err != nil {
+		if _, err := s.conn.Write(s.msg); err != nil {
 			s.m.writeErrors.Inc()
 			s.warn("syslog send failed", err)
 			return
@@ -300,7 +294,10 @@ func (s *syslogSink) connect() bool {
 		conn, err = d.DialContext(ctx, s.network, s.address)
 	} else {
 		var d net.Dialer
-		conn, err = d.DialContext(ctx, s.network, s.address)
+		if conn, err = d.DialContext(ctx, s.network, s.address); err == nil {
+			// One send per hit on UDP: raw, so it does not wake sysmon.
+			conn = rawio.Wrap(conn)
+		}
 	}
 	if err != nil {
 		s.retryAt = time.Now().Add(s.backoff)
@@ -310,10 +307,6 @@ func (s *syslogSink) connect() bool {
 	}
 	s.conn, s.healthy = conn, false
 	s.dead = nil
-	s.dgram, s.dgramOK = datagramWriter{}, false
-	if !s.stream {
-		s.dgram, s.dgramOK = newDatagramWriter(conn)
-	}
 	if s.stream {
 		// The collector never sends anything, so a read returns only when it
 		// closes the connection; watching for that lets add reconnect before
@@ -350,7 +343,6 @@ func (s *syslogSink) disconnect(err error) {
 		<-s.dead // the reader returns once conn is closed
 	}
 	s.conn, s.dead, s.healthy = nil, nil, false
-	s.dgram, s.dgramOK = datagramWriter{}, false
 	s.retryAt = time.Now().Add(s.backoff)
 	s.backoff = min(2*s.backoff, syslogMaxBackoff)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dijk-dns/dijk/internal/chain"
+	"github.com/dijk-dns/dijk/internal/rawio"
 )
 
 // TCP limits, RFC 7766 §6.2: connections are reused and pipelined, idle ones
@@ -123,7 +124,7 @@ func (t *tcpServer) handle(c net.Conn, client netip.AddrPort) {
 		writeMu  sync.Mutex
 		answers  sync.WaitGroup
 		inFlight = make(chan struct{}, tcpInFlightPerConn)
-		stream   = newTCPStream(c)
+		stream   = rawio.Wrap(c)
 		// Buffered, so a length prefix and its message, or several
 		// pipelined queries, take one read.
 		in = bufio.NewReaderSize(stream, tcpReadBuffer)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/rawio"
 )
 
 const (
@@ -181,7 +183,9 @@ func (p *dotPool) dialTLS(ctx context.Context, deadline time.Time) (net.Conn, er
 		return nil, err
 	}
 	p.m.dials.Inc()
-	conn := tls.Client(raw, p.tls)
+	// TLS records are read and written raw underneath: one query's write
+	// and its answer's read must not wake sysmon.
+	conn := tls.Client(rawio.Wrap(raw), p.tls)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)

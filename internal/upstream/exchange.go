@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dijk-dns/dijk/internal/rawio"
 )
 
 // udpSize is the EDNS buffer size we advertise (DNS Flag Day 2020).
@@ -115,6 +117,7 @@ func (f *Forwarder) exchange(ctx context.Context, u *upstream, network string, q
 		d := net.Dialer{Deadline: deadline}
 		var c net.Conn
 		if c, err = d.DialContext(ctx, network, u.dial); err == nil {
+			c = rawio.Wrap(c)
 			conn, tcp = c, &dns.Conn{Conn: c}
 		}
 	}
