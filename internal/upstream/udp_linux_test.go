@@ -108,28 +108,8 @@ func TestUDPPollerConcurrent(t *testing.T) {
 // at the deadline, not drain the queue, or an upstream (or a forger)
 // sending without pause would hold the exchange forever.
 func TestUDPPollerDeadlineWithQueuedJunk(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	f := newTestForwarder(t, hangGuard, pc.LocalAddr().String())
-	c, err := f.udpPoller().open(f.upstreams[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(hangGuard)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write([]byte("query")); err != nil {
-		t.Fatal(err)
-	}
+	c, pc, from := openPolled(t, time.Now().Add(hangGuard))
 	buf := make([]byte, 64)
-	_, from, err := pc.ReadFrom(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const junk = 100 // fits the default receive buffer
 	for range junk {
 		if _, err := pc.WriteTo([]byte("junk"), from); err != nil {
@@ -230,29 +210,9 @@ func TestUDPPollerStaleEvent(t *testing.T) {
 // deadline: the second read finds the queue empty, re-arms the one-shot
 // registration and waits for the next datagram.
 func TestUDPPollerReadAfterEmptyQueue(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	f := newTestForwarder(t, hangGuard, pc.LocalAddr().String())
-	c, err := f.udpPoller().open(f.upstreams[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	// No deadline (the zero time), as for a net.Conn: reads wait.
-	if err := c.SetDeadline(time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
+	c, pc, from := openPolled(t, time.Time{})
 	buf := make([]byte, 16)
-	_, from, err := pc.ReadFrom(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := make(chan string, 2)
 	go func() {
 		for range 2 {
@@ -277,4 +237,31 @@ func TestUDPPollerReadAfterEmptyQueue(t *testing.T) {
 			t.Fatalf("no read returned %q", want)
 		}
 	}
+}
+
+// openPolled opens a polled socket to a fake upstream, with deadline, and
+// sends one datagram on it so the fake learns its address (from).
+func openPolled(t *testing.T, deadline time.Time) (c *polledUDP, pc net.PacketConn, from net.Addr) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	f := newTestForwarder(t, hangGuard, pc.LocalAddr().String())
+	if c, err = f.udpPoller().open(f.upstreams[0]); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(deadline); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("query")); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(hangGuard))
+	if _, from, err = pc.ReadFrom(make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	return c, pc, from
 }
