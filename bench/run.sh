@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dijk performance benchmark: one command on a fresh Debian machine, as root.
 #
-#   bench/run.sh            full run (3 repetitions, 5 s runs; about 10 minutes),
+#   bench/run.sh            full run (3 repetitions, 5 s runs; about 13 minutes),
 #                           writes bench/RESULTS.md and bench/results.svg
 #   QUICK=1 bench/run.sh    smoke run (1 repetition, 2 s runs; about 2 minutes),
 #                           writes $WORKDIR/RESULTS.md and $WORKDIR/results.svg
@@ -15,6 +15,7 @@
 #   SECONDS_PER_RUN=N  dnsperf -l of every run (full 5, QUICK 2)
 #   FIXED_QPS=N        offered load of the CPU-per-query runs (default 25000)
 #   LIST_SIZE=N        synthetic block list size (default 1000000; 0 skips it)
+#   LOGGED=0           skip the blocked workload with each resolver logging its blocks
 #   BENCH_DIJK_EXTRA_YAML=.. YAML appended to Dijk's config
 #   BENCH_DIJK_SRC=DIR       build Dijk from DIR instead of this checkout (e.g. a `git archive HEAD` snapshot);
 #   BENCH_DIJK_REV=TEXT      then name its revision for the report
@@ -37,8 +38,8 @@ if [[ $QUICK == 1 ]]; then
 	BUDGET=3m
 else
 	OUT=${OUT:-$HERE}
-	LIMIT=${LIMIT:-15m}
-	BUDGET=12m
+	LIMIT=${LIMIT:-17m}
+	BUDGET=14m
 fi
 START=$(date +%s)
 say() { printf '[run.sh %4ss] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
@@ -105,6 +106,7 @@ args=(-workdir "$WORKDIR" -out "$OUT" -dijk "$WORKDIR/bin/dijk" -upstream "$WORK
 [[ -n ${SECONDS_PER_RUN:-} ]] && args+=(-seconds "$SECONDS_PER_RUN")
 [[ -n ${FIXED_QPS:-} ]] && args+=(-fixed-qps "$FIXED_QPS")
 [[ -n ${LIST_SIZE:-} ]] && args+=(-list-size "$LIST_SIZE")
+[[ ${LOGGED:-1} == 0 ]] && args+=(-logged=false)
 [[ -n ${NICE:-} ]] && args+=(-nice "$NICE")
 [[ -n ${BENCH_DIJK_EXTRA_YAML:-} ]] && args+=(-dijk-extra-yaml "$BENCH_DIJK_EXTRA_YAML")
 say "running (limit $LIMIT)"

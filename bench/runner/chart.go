@@ -142,7 +142,7 @@ func (b *bench) chart() string {
 		p(`<text x="%.1f" y="%.1f" font-size="14" font-weight="bold" text-anchor="middle">%s</text>`+"\n", plotX+plotW/2, top-22, html.EscapeString(title))
 	}
 	p(`<text x="%.0f" y="%.0f" font-size="11" fill="#555" text-anchor="middle">%s</text>`+"\n", width/2, height-28,
-		html.EscapeString("blocked: random subdomains of deepseek.com (NXDOMAIN) · cached: 1,000 warm names · miss: never-seen names forwarded to a fake upstream"))
+		html.EscapeString("blocked: random subdomains of deepseek.com (NXDOMAIN) · cached: 1,000 warm names · miss: never-seen names forwarded to a fake upstream · logged: blocked, each block logged to a file"))
 	p(`<text x="%.0f" y="%.0f" font-size="11" fill="#555" text-anchor="middle">%s</text>`+"\n", width/2, height-12,
 		html.EscapeString("CPU = time the resolver's threads ran (/proc/PID/task/*/schedstat) ÷ answered queries. Each panel has its own scale."))
 	p("</svg>\n")

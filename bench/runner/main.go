@@ -32,6 +32,7 @@ type options struct {
 	seconds       int
 	fixedQPS      int
 	listSize      int
+	logged        bool
 	resolverCPU   string
 	loadCPU       string
 	peakClients   int
@@ -45,6 +46,9 @@ const (
 	wlCached    = "cached"
 	wlMiss      = "miss"
 	wlBlocked1M = "blocked, 1M list"
+	// wlBlockedLogged is the blocked workload with each resolver logging
+	// what it blocks to a file, as a deployment for a SOC runs.
+	wlBlockedLogged = "blocked, logged"
 )
 
 var workloads = []string{wlBlocked, wlCached, wlMiss}
@@ -108,6 +112,7 @@ func main() {
 	flag.IntVar(&o.seconds, "seconds", 5, "dnsperf -l for every run")
 	flag.IntVar(&o.fixedQPS, "fixed-qps", 25000, "offered load (dnsperf -Q) of the CPU-per-query runs")
 	flag.IntVar(&o.listSize, "list-size", 1_000_000, "entries in the synthetic block list (0 skips the list workload)")
+	flag.BoolVar(&o.logged, "logged", true, "also measure blocked queries with each resolver logging its blocks to a file")
 	flag.StringVar(&o.resolverCPU, "resolver-cpu", "0", "taskset -c for the resolver")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "taskset -c for dnsperf and the fake upstream")
 	flag.IntVar(&o.peakClients, "peak-clients", 1, "dnsperf -c for the peak runs")
@@ -211,6 +216,9 @@ func (b *bench) run() error {
 	b.measureWorkloads(floor)
 	if o.listSize > 0 {
 		b.measureLists()
+	}
+	if o.logged {
+		b.measureLogged()
 	}
 	b.machine = append(b.machine, [2]string{"Load average at the end", loadavg()})
 	return b.report()
@@ -635,6 +643,83 @@ func (b *bench) measureLists() {
 			b.samples = append(b.samples, blocked[r])
 		}
 	}
+}
+
+// measureLogged starts each resolver with its log of blocked queries on,
+// reps times in turn, and measures its CPU per blocked query at the fixed
+// load. Each run's log is checked to have grown, then deleted.
+func (b *bench) measureLogged() {
+	o := b.opts
+	var ts []*target
+	samples := map[*resolver]*sample{}
+	for _, r := range b.resolvers {
+		ts = append(ts, &target{r: r})
+		samples[r] = &sample{resolver: r.name, workload: wlBlockedLogged}
+	}
+	failed := map[*resolver]bool{}
+	for rep := range o.reps {
+		for _, t := range rotate(ts, rep) {
+			if failed[t.r] {
+				continue
+			}
+			if b.overBudget() {
+				b.note("time budget (%s) spent: %s's logged run %d was not measured", o.budget, t.r.name, rep+1)
+				continue
+			}
+			if err := b.loggedRun(t.r, samples[t.r], rep); err != nil {
+				b.note("%s, logged: %v", t.r.name, err)
+				failed[t.r] = true
+			}
+		}
+	}
+	for _, r := range b.resolvers {
+		if len(samples[r].cpuUS) > 0 {
+			b.samples = append(b.samples, samples[r])
+		}
+	}
+}
+
+func (b *bench) loggedRun(r *resolver, s *sample, rep int) error {
+	logs := b.fs.logDir()
+	if err := os.RemoveAll(logs); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(logs) // a run's log is some 100 MB
+	p, err := r.startLogged(b.opts.resolverCPU)
+	if err != nil {
+		return err
+	}
+	defer p.stop(15 * time.Second)
+	if _, err := waitAnswer(p, r.addr(), want{"chat.deepseek.com", rcodeNXDomain}, 30*time.Second); err != nil {
+		return err
+	}
+	runs := len(s.achievedQPS)
+	b.fixedRun(&target{r: r, p: p, host: "127.0.0.1"}, s, b.fs.blocked, false, rep)
+	if len(s.achievedQPS) == runs {
+		return nil // the run failed, and fixedRun said why
+	}
+	// Every logged block takes a line of some 50 octets or more: a log
+	// smaller than one octet per answer is not logging every block.
+	answered := int64(s.achievedQPS[runs] * float64(b.opts.seconds))
+	if size := dirSize(logs); size < answered {
+		return fmt.Errorf("%d octets logged in %s for %d blocked answers: not every block was logged", size, logs, answered)
+	}
+	return nil
+}
+
+// dirSize is the total size of the files in dir.
+func dirSize(dir string) int64 {
+	var total int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			total += info.Size()
+		}
+	}
+	return total
 }
 
 func (b *bench) listRun(r *resolver, ls *listSample, bs *sample, rep int) error {

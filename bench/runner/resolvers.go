@@ -30,6 +30,9 @@ type resolver struct {
 	// start launches it pinned to cpu with the small list (deepseek.com) or,
 	// with big, also the synthetic 1M list.
 	start func(cpu string, big bool) (*process, error)
+	// startLogged launches it with the small list and its log of blocked
+	// queries going to a file in the files' logDir.
+	startLogged func(cpu string) (*process, error)
 	// healthURL is polled for a second "ready" time, where the resolver has one.
 	healthURL string
 	// entries returns how many list entries it reports loaded, where it can.
@@ -45,16 +48,17 @@ var dijkOverrides = []struct{ key, yaml, why string }{
 	{"ratelimit", "ratelimit: {qps: 0}\n", "per-client rate limit off (ratelimit.qps: 0): all the load comes from one client, 127.0.0.1"},
 }
 
-// dijkConfig is the benchmark's Dijk configuration.
-func dijkConfig(lists, extraYAML string) string {
+// dijkConfig is the benchmark's Dijk configuration; hits is log.hits: "off"
+// or a file.
+func dijkConfig(lists, hits, extraYAML string) string {
 	return fmt.Sprintf(`# Written by bench/runner.
 listen: {dns: ["127.0.0.1:%d"], http: "127.0.0.1:%d"}
 upstream: {servers: ["%s:%d"], timeout: 2s}
 blocklists: %s
 sinkhole: {action: nxdomain, ttl: 5m}
 cache: {size: 100000, min_ttl: 0s, max_ttl: 24h}
-log: {level: warn, hits: "off"}
-%s`, dijkPort, dijkHTTPPort, upstreamHost, upstreamPort, lists, extraYAML)
+log: {level: warn, hits: %q}
+%s`, dijkPort, dijkHTTPPort, upstreamHost, upstreamPort, lists, hits, extraYAML)
 }
 
 // probeDijkOverrides returns the overrides this Dijk accepts, checking each
@@ -65,7 +69,7 @@ func probeDijkOverrides(bin, dir, extraYAML string) (yaml string, applied []stri
 			continue // the user's own setting wins
 		}
 		path := filepath.Join(dir, "dijk-probe.yaml")
-		if err := os.WriteFile(path, []byte(dijkConfig("[builtin:deepseek]", extraYAML+o.yaml)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(dijkConfig("[builtin:deepseek]", "off", extraYAML+o.yaml)), 0o644); err != nil {
 			continue
 		}
 		cmd := exec.Command(bin, "check", "www.example.org", "--config", path)
@@ -91,12 +95,11 @@ func newDijk(bin string, fs files, extraYAML string) (*resolver, []string) {
 			lists = fmt.Sprintf("[builtin:deepseek, %q]", fs.list1M)
 			name = "dijk-1m"
 		}
-		cfg := dijkConfig(lists, extraYAML)
-		path := filepath.Join(fs.dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-			return nil, err
-		}
-		return startPinned("Dijk", cpu, filepath.Join(fs.dir, name+".log"), bin, "serve", "--config", path)
+		return startDijk(bin, fs, name, cpu, dijkConfig(lists, "off", extraYAML))
+	}
+	r.startLogged = func(cpu string) (*process, error) {
+		hits := filepath.Join(fs.logDir(), "dijk-hits.jsonl")
+		return startDijk(bin, fs, "dijk-logged", cpu, dijkConfig("[builtin:deepseek]", hits, extraYAML))
 	}
 	r.entries = func() string {
 		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", dijkHTTPPort))
@@ -122,17 +125,21 @@ func newDijk(bin string, fs files, extraYAML string) (*resolver, []string) {
 	return r, applied
 }
 
+func startDijk(bin string, fs files, name, cpu, cfg string) (*process, error) {
+	path := filepath.Join(fs.dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return startPinned("Dijk", cpu, filepath.Join(fs.dir, name+".log"), bin, "serve", "--config", path)
+}
+
 func newUnbound(fs files) *resolver {
 	r := &resolver{name: "Unbound", port: unboundPort}
 	v := output(10*time.Second, "unbound", "-V")
 	r.version, _, _ = strings.Cut(v, "\n")
-	r.start = func(cpu string, big bool) (*process, error) {
-		name := "unbound"
-		include := ""
-		if big {
-			name = "unbound-1m"
-			include = fmt.Sprintf("include: %q\n", fs.unbound1M)
-		}
+	// start writes the config: logfile "" is stderr, which verbosity 0
+	// keeps quiet; extra goes at the end of the server section.
+	start := func(cpu, name, logfile, extra string) (*process, error) {
 		cfg := fmt.Sprintf(`# Written by bench/runner.
 server:
   verbosity: 0
@@ -149,21 +156,31 @@ server:
   directory: %q
   pidfile: ""
   use-syslog: no
-  logfile: ""
+  logfile: %q
   do-not-query-localhost: no
   module-config: "iterator"
   msg-cache-size: 32m
   rrset-cache-size: 64m
   local-zone: "deepseek.com." always_nxdomain
-forward-zone:
+%sforward-zone:
   name: "."
   forward-addr: %s@%d
-%s`, unboundPort, fs.dir, upstreamHost, upstreamPort, include)
+`, unboundPort, fs.dir, logfile, extra, upstreamHost, upstreamPort)
 		path := filepath.Join(fs.dir, name+".conf")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, err
 		}
 		return startPinned("Unbound", cpu, filepath.Join(fs.dir, name+".log"), "unbound", "-d", "-c", path)
+	}
+	r.start = func(cpu string, big bool) (*process, error) {
+		if big {
+			return start(cpu, "unbound-1m", "", fmt.Sprintf("  include: %q\n", fs.unbound1M))
+		}
+		return start(cpu, "unbound", "", "")
+	}
+	// Unbound's log of what its local zones answered: one line per block.
+	r.startLogged = func(cpu string) (*process, error) {
+		return start(cpu, "unbound-logged", filepath.Join(fs.logDir(), "unbound.log"), "  log-local-actions: yes\n")
 	}
 	r.entries = func() string { return "" }
 	return r
@@ -176,21 +193,27 @@ func newDnsmasq(fs files) *resolver {
 	if i := strings.Index(r.version, "  Copyright"); i > 0 {
 		r.version = r.version[:i]
 	}
-	r.start = func(cpu string, big bool) (*process, error) {
-		name := "dnsmasq"
-		conf := "/dev/null"
-		if big {
-			name = "dnsmasq-1m"
-			conf = fs.dnsmasq1M
-		}
+	start := func(cpu, name, conf string, logArgs ...string) (*process, error) {
 		args := []string{"-k", "--conf-file=" + conf,
 			"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.1",
 			fmt.Sprintf("--port=%d", dnsmasqPort),
 			fmt.Sprintf("--server=%s#%d", upstreamHost, upstreamPort),
 			"--address=/deepseek.com/",
 			"--cache-size=10000", "--dns-forward-max=1024",
-			"--pid-file=", "--log-facility=-"}
+			"--pid-file="}
+		args = append(args, logArgs...)
 		return startPinned("dnsmasq", cpu, filepath.Join(fs.dir, name+".log"), "dnsmasq", args...)
+	}
+	r.start = func(cpu string, big bool) (*process, error) {
+		if big {
+			return start(cpu, "dnsmasq-1m", fs.dnsmasq1M, "--log-facility=-")
+		}
+		return start(cpu, "dnsmasq", "/dev/null", "--log-facility=-")
+	}
+	// dnsmasq can only log every query (and what answered it), not just
+	// the blocked ones.
+	r.startLogged = func(cpu string) (*process, error) {
+		return start(cpu, "dnsmasq-logged", "/dev/null", "--log-queries", "--log-facility="+filepath.Join(fs.logDir(), "dnsmasq.log"))
 	}
 	r.entries = func() string { return "" }
 	return r

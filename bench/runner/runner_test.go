@@ -289,3 +289,35 @@ func TestAtDijksLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestLoggedRow: the logged workload has no CPU target, so its row shows
+// none (not "≤ 0"), its target list has no line for it, and its memory is
+// not the workload session's.
+func TestLoggedRow(t *testing.T) {
+	b := &bench{
+		opts:      options{logged: true},
+		resolvers: []*resolver{{name: "Dijk"}, {name: "Unbound"}},
+		samples: []*sample{
+			{resolver: "Dijk", workload: wlBlockedLogged, cpuUS: []float64{18}},
+			{resolver: "Unbound", workload: wlBlockedLogged, cpuUS: []float64{20}},
+		},
+		memory: map[string]memStatus{"Dijk": {hwm: 123_000_000}},
+	}
+	var row string
+	for _, line := range strings.Split(b.ratioTable(), "\n") {
+		if strings.Contains(line, wlBlockedLogged) {
+			row = line
+		}
+	}
+	if !strings.Contains(row, "0.90×") || strings.Contains(row, "≤") || strings.Contains(row, "NO") {
+		t.Errorf("logged row in the ratio table: %q, want Dijk ÷ Unbound 0.90× and no target", row)
+	}
+	for _, line := range b.dijkTargets() {
+		if strings.Contains(line, wlBlockedLogged) {
+			t.Errorf("target line for the logged workload: %s", line)
+		}
+	}
+	if main := b.mainTable(); strings.Contains(main, "123 MB") {
+		t.Errorf("the logged row shows the workload session's memory:\n%s", main)
+	}
+}

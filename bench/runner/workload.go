@@ -46,6 +46,10 @@ type files struct {
 	listSize  int
 }
 
+// logDir is where the logged runs write their logs: apart from the
+// configs, since Dijk watches its config's directory for changes.
+func (fs files) logDir() string { return filepath.Join(fs.dir, "logs") }
+
 func newFiles(dir string, listSize int) files {
 	return files{
 		dir:       dir,
