@@ -610,31 +610,15 @@ func (b *bench) rawf(format string, a ...any) {
 // and measures how long it takes to answer a name from the list's end, its
 // memory once loaded, and its CPU per blocked query against list entries.
 func (b *bench) measureLists() {
-	o := b.opts
-	var ts []*target
 	lists := map[*resolver]*listSample{}
 	blocked := map[*resolver]*sample{}
 	for _, r := range b.resolvers {
-		ts = append(ts, &target{r: r})
 		lists[r] = &listSample{resolver: r.name}
 		blocked[r] = &sample{resolver: r.name, workload: wlBlocked1M}
 	}
-	failed := map[*resolver]bool{}
-	for rep := range o.reps {
-		for _, t := range rotate(ts, rep) {
-			if failed[t.r] {
-				continue
-			}
-			if b.overBudget() {
-				b.note("time budget (%s) spent: %s's list run %d was not measured", o.budget, t.r.name, rep+1)
-				continue
-			}
-			if err := b.listRun(t.r, lists[t.r], blocked[t.r], rep); err != nil {
-				b.note("%s, %d-entry list: %v", t.r.name, o.listSize, err)
-				failed[t.r] = true
-			}
-		}
-	}
+	b.inTurns(fmt.Sprintf("%d-entry list", b.opts.listSize), func(r *resolver, rep int) error {
+		return b.listRun(r, lists[r], blocked[r], rep)
+	})
 	for _, r := range b.resolvers {
 		if len(lists[r].ready) > 0 {
 			b.lists = append(b.lists, lists[r])
@@ -649,32 +633,38 @@ func (b *bench) measureLists() {
 // reps times in turn, and measures its CPU per blocked query at the fixed
 // load. Each run's log is checked to have grown, then deleted.
 func (b *bench) measureLogged() {
-	o := b.opts
-	var ts []*target
 	samples := map[*resolver]*sample{}
 	for _, r := range b.resolvers {
-		ts = append(ts, &target{r: r})
 		samples[r] = &sample{resolver: r.name, workload: wlBlockedLogged}
 	}
-	failed := map[*resolver]bool{}
-	for rep := range o.reps {
-		for _, t := range rotate(ts, rep) {
-			if failed[t.r] {
-				continue
-			}
-			if b.overBudget() {
-				b.note("time budget (%s) spent: %s's logged run %d was not measured", o.budget, t.r.name, rep+1)
-				continue
-			}
-			if err := b.loggedRun(t.r, samples[t.r], rep); err != nil {
-				b.note("%s, logged: %v", t.r.name, err)
-				failed[t.r] = true
-			}
-		}
-	}
+	b.inTurns("logged", func(r *resolver, rep int) error {
+		return b.loggedRun(r, samples[r], rep)
+	})
 	for _, r := range b.resolvers {
 		if len(samples[r].cpuUS) > 0 {
 			b.samples = append(b.samples, samples[r])
+		}
+	}
+}
+
+// inTurns calls run for every resolver, reps times, rotating the order each
+// repetition. A resolver whose run fails is noted and not run again; past
+// the time budget, runs are skipped with a note.
+func (b *bench) inTurns(what string, run func(r *resolver, rep int) error) {
+	failed := map[*resolver]bool{}
+	for rep := range b.opts.reps {
+		for _, r := range rotate(b.resolvers, rep) {
+			if failed[r] {
+				continue
+			}
+			if b.overBudget() {
+				b.note("time budget (%s) spent: %s's %s run %d was not measured", b.opts.budget, r.name, what, rep+1)
+				continue
+			}
+			if err := run(r, rep); err != nil {
+				b.note("%s, %s: %v", r.name, what, err)
+				failed[r] = true
+			}
 		}
 	}
 }
